@@ -1,0 +1,35 @@
+// swift-tools-version: 6.0
+// wheelhouse: a caching PyPI proxy. Layers depend one way only (see docs/architecture.md):
+//   wheelhouse (CLI) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims
+import PackageDescription
+
+let package = Package(
+    name: "wheelhouse",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "wheelhouse", targets: ["wheelhouse"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C shims: only what Swift cannot see or call.
+        .target(name: "CLinux"),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+
+        .target(name: "Reactor", dependencies: ["CLinux"]),
+        .target(name: "HTTPServer", dependencies: ["Reactor"]),
+        .target(name: "Upstream", dependencies: ["Reactor", "CCurl"]),
+        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor"]),
+        .executableTarget(name: "wheelhouse", dependencies: [
+            "PyPICache",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "Reactor"]),
+        .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

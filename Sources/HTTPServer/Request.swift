@@ -1,0 +1,57 @@
+/// A parsed request head. Header names are lower-cased; values are trimmed.
+public struct Request: Sendable, Equatable {
+    public let method: String
+    /// The request target exactly as sent (origin form: path and optional query).
+    public let target: String
+    /// HTTP/1.x minor version: 0 or 1.
+    public let minorVersion: Int
+    public let headers: [Header]
+
+    public struct Header: Sendable, Equatable {
+        public let name: String
+        public let value: String
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public init(method: String, target: String, minorVersion: Int, headers: [Header]) {
+        self.method = method
+        self.target = target
+        self.minorVersion = minorVersion
+        self.headers = headers
+    }
+
+    /// The first value of a header, by lower-case name.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name == name }?.value
+    }
+
+    /// The path part of the target, still percent-encoded.
+    public var path: Substring {
+        target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    }
+
+    /// The query part of the target, without `?`, or nil.
+    public var query: Substring? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return target[target.index(after: q)...]
+    }
+
+    /// HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told to keep it.
+    public var keepAlive: Bool {
+        let tokens = (header("connection") ?? "").lowercased().split(separator: ",").map { $0.trimmingSpaces }
+        if minorVersion >= 1 { return !tokens.contains("close") }
+        return tokens.contains("keep-alive")
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return s
+    }
+}

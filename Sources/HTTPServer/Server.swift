@@ -1,0 +1,128 @@
+import Reactor
+
+/// The HTTP/1.1 server side: accepts connections, owns them, and enforces the
+/// limits that keep one client from hurting the others. Knows nothing of PyPI.
+public final class Server: IOHandler {
+    public struct Limits: Sendable {
+        public var maxConnections = 1024
+        public var maxHeadBytes = RequestParser.defaultMaxHeadBytes
+        /// A request head must arrive within this time of its first byte.
+        public var headTimeoutMS = 10_000
+        /// Keep-alive connections with no request are closed after this.
+        public var idleTimeoutMS = 60_000
+        /// A client that accepts no bytes of a response for this long is dropped.
+        public var sendTimeoutMS = 60_000
+        public init() {}
+    }
+
+    let loop: EventLoop
+    let logger: Logger
+    let limits: Limits
+    unowned let responder: HTTPResponder
+    private let listener: FileDescriptor
+    private var connections: [ObjectIdentifier: Connection] = [:]
+    private var requestCounter: UInt64 = 0
+    private var sweepTimer: TimerID?
+    /// One read buffer for every connection: the loop is single-threaded.
+    var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+
+    public init(loop: EventLoop, listener: FileDescriptor, responder: HTTPResponder, logger: Logger, limits: Limits = Limits()) {
+        self.loop = loop
+        self.listener = listener
+        self.responder = responder
+        self.logger = logger
+        self.limits = limits
+    }
+
+    public var openConnections: Int { connections.count }
+
+    public func start() throws {
+        try loop.register(fd: listener.raw, interest: .readable, handler: self)
+        scheduleSweep()
+    }
+
+    /// Stops accepting; open connections are closed.
+    public func stop() {
+        loop.deregister(fd: listener.raw)
+        listener.close()
+        if let t = sweepTimer { loop.cancel(t) }
+        for c in Array(connections.values) { c.close(reason: "shutdown") }
+    }
+
+    public func handleIO(fd _: Int32, event _: IOEvent) {
+        // Accept everything queued: level-triggered epoll would call again anyway,
+        // but one pass is cheaper than one wake-up per connection.
+        for _ in 0..<256 {
+            let accepted: IOResult<(FileDescriptor, String)>
+            do { accepted = try Socket.accept(listener) } catch {
+                logger.warning("accept_failed", ["error": "\(error)"])
+                return
+            }
+            guard case .done(let (socket, client)) = accepted else { return }
+            if connections.count >= limits.maxConnections {
+                // Refuse politely rather than let the queue grow: one short write, then close.
+                let refusal = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
+                _ = try? refusal.withUnsafeBytes { try Socket.write(socket, $0) }
+                logger.warning("connection_refused", ["client": client, "reason": "connection limit"])
+                continue
+            }
+            let connection = Connection(socket: socket, client: client, server: self)
+            do {
+                try connection.start()
+                connections[ObjectIdentifier(connection)] = connection
+            } catch {
+                logger.warning("register_failed", ["error": "\(error)"])
+            }
+        }
+    }
+
+    func connectionDidClose(_ connection: Connection) {
+        connections.removeValue(forKey: ObjectIdentifier(connection))
+    }
+
+    func nextRequestID() -> UInt64 {
+        requestCounter += 1
+        return requestCounter
+    }
+
+    // MARK: - Timeouts
+
+    /// One timer for all connections (like redis's serverCron) rather than one per connection.
+    private func scheduleSweep() {
+        sweepTimer = loop.schedule(afterMilliseconds: 1000) { [weak self] in
+            self?.sweep()
+            self?.scheduleSweep()
+        }
+    }
+
+    private func sweep() {
+        let now = EventLoop.now()
+        for connection in Array(connections.values) {
+            let idleMS = Int((now - connection.lastActivity) / 1_000_000)
+            switch connection.state {
+            case .readingHead:
+                let limit = connection.isIdle ? limits.idleTimeoutMS : limits.headTimeoutMS
+                if idleMS > limit { connection.close(reason: "timeout") }
+            case .writing(let out):
+                // A follower of a growing file waits on the producer, whose own timeouts bound it.
+                if case .growing = out.body { continue }
+                if idleMS > limits.sendTimeoutMS { connection.close(reason: "send timeout") }
+            case .awaitingResponse, .closed:
+                break
+            }
+        }
+    }
+
+    // MARK: - Access log
+
+    func logAccess(_ entry: Connection.AccessLog, client: String, complete: Bool, note: String?) {
+        let ms = entry.started == 0 ? 0 : Double(EventLoop.now() - entry.started) / 1_000_000
+        let duration = String(Int(ms * 10) / 10) + "." + String(Int(ms * 10) % 10)
+        let level: Logger.Level = complete ? .info : .warning
+        logger.log(level, "request", [
+            "id": String(entry.requestID), "client": client, "method": entry.method, "path": entry.target,
+            "status": String(entry.status), "bytes": String(entry.bodyLength), "ms": duration,
+            "cache": entry.cache ?? "-", "result": complete ? "ok" : "cut: \(note ?? "")",
+        ])
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Reactor
+
+/// The cache on disk. Layout under the data directory:
+///
+///     files/<sha256[0:3]>/<sha256[3:16]>/<filename>   verified distribution files
+///     pages/<project>.json                            project pages (ProjectPage)
+///     tmp/                                            downloads in progress
+///
+/// Every write goes to `tmp/` first and is renamed into place only when complete
+/// (and, for files, verified), so after a crash or `kill -9` the tree holds only
+/// complete files; `tmp/` is emptied at start-up.
+public final class CacheStore {
+    public let root: String
+    private var tempCounter = 0
+
+    public init(root: String) throws {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        for dir in ["files", "pages", "tmp"] { try Files.makeDirectories("\(self.root)/\(dir)") }
+        for leftover in Files.list("\(self.root)/tmp") { Files.remove("\(self.root)/tmp/\(leftover.name)") }
+    }
+
+    func path(of key: FileKey) -> String { "\(root)/files/\(key.relativePath)" }
+    func pagePath(_ name: ProjectName) -> String { "\(root)/pages/\(name.normalized).json" }
+
+    // MARK: - Start-up scan
+
+    /// Every cached file with its size: a walk of files/ (three levels, no reads).
+    public func scanFiles() -> [FileKey: Int] {
+        var found: [FileKey: Int] = [:]
+        for d1 in Files.list("\(root)/files") where d1.isDirectory {
+            for d2 in Files.list("\(root)/files/\(d1.name)") where d2.isDirectory {
+                for f in Files.list("\(root)/files/\(d1.name)/\(d2.name)") where !f.isDirectory {
+                    if let key = FileKey(hashDirectory: d1.name, hashSubdirectory: d2.name, filename: f.name) {
+                        found[key] = f.size
+                    }
+                }
+            }
+        }
+        return found
+    }
+
+    /// Names of the projects whose page is stored.
+    public func storedPageNames() -> [ProjectName] {
+        Files.list("\(root)/pages").compactMap { entry in
+            guard entry.name.hasSuffix(".json") else { return nil }
+            return ProjectName(String(entry.name.dropLast(5)))
+        }
+    }
+
+    // MARK: - Pages
+
+    public func loadPage(_ name: ProjectName) -> ProjectPage? {
+        guard let bytes = try? Files.readAll(pagePath(name)) else { return nil }
+        return try? JSONDecoder().decode(ProjectPage.self, from: Data(bytes))
+    }
+
+    public func savePage(_ page: ProjectPage, as name: ProjectName) throws {
+        let data = try JSONEncoder().encode(page)
+        let temp = try createTemp()
+        try data.withUnsafeBytes { try Files.writeAll(temp.fd, $0) }
+        try Files.rename(temp.path, to: pagePath(name))
+    }
+
+    // MARK: - Files
+
+    /// A new, empty, private temp file for a download.
+    public func createTemp() throws -> TempFile {
+        tempCounter += 1
+        let path = "\(root)/tmp/\(getpid())-\(tempCounter)-\(UInt32.random(in: 0...UInt32.max)).part"
+        return TempFile(fd: try Files.open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o644), path: path)
+    }
+
+    /// Moves a complete, verified temp file to its place in the cache.
+    public func commit(_ temp: TempFile, as key: FileKey) throws {
+        try Files.makeDirectories("\(root)/files/\(key.hashDirectory)/\(key.hashSubdirectory)")
+        try Files.rename(temp.path, to: path(of: key))
+    }
+
+    public func discard(_ temp: TempFile) {
+        Files.remove(temp.path)
+    }
+
+    /// Opens a cached file for sending; nil when it is gone.
+    public func open(_ key: FileKey) -> (FileDescriptor, Int)? {
+        guard let fd = try? Files.open(path(of: key), flags: O_RDONLY), let size = try? Files.size(fd) else { return nil }
+        return (fd, size)
+    }
+}
+
+/// A download in progress in tmp/.
+public struct TempFile {
+    public let fd: FileDescriptor
+    public let path: String
+}

@@ -1,0 +1,142 @@
+import HTTPServer
+import Reactor
+import Upstream
+
+/// One upstream download of one file, shared by every client that asks for it
+/// while it runs. Bytes go to a temp file at upstream speed; clients follow the
+/// growing file (see GrowingFile). The sha256 is computed as bytes flow; only a
+/// complete, verified file is renamed into the cache.
+final class FileFetch: TransferDelegate {
+    enum State {
+        /// No response yet: clients wait for the head.
+        case awaitingHead
+        /// Upstream declared a length: clients stream from the growing temp file.
+        case streaming(GrowingFile)
+        /// No declared length: clients wait for the whole verified file.
+        case buffering
+        case finished
+    }
+
+    /// What a waiting client gets.
+    enum Answer {
+        case streaming(GrowingFile)
+        case cached
+        case failed(status: Int, reason: String)
+    }
+
+    let key: FileKey
+    let source: DistributionFile
+    private(set) var transfer: Transfer!
+    private(set) var state: State = .awaitingHead
+    private let temp: TempFile
+    private let loop: EventLoop
+    private var hasher = SHA256()
+    private var written = 0
+    private var head: UpstreamHead?
+    private var writeError: String?
+    private var waiting: [Exchange] = []
+    private let answer: (Exchange, Answer) -> Void
+    private let finished: (FileFetch, _ result: Result<Int, FetchFailure>) -> Void
+
+    struct FetchFailure: Error {
+        let status: Int
+        let reason: String
+    }
+
+    init(key: FileKey, source: DistributionFile, temp: TempFile, loop: EventLoop, options: Transfer.Options,
+         answer: @escaping (Exchange, Answer) -> Void,
+         finished: @escaping (FileFetch, Result<Int, FetchFailure>) -> Void) {
+        self.key = key
+        self.source = source
+        self.temp = temp
+        self.loop = loop
+        self.answer = answer
+        self.finished = finished
+        transfer = Transfer(url: source.url, options: options)
+        transfer.delegate = self
+    }
+
+    /// Adds a client: it starts from byte 0 whatever has arrived so far.
+    func join(_ exchange: Exchange) {
+        switch state {
+        case .awaitingHead, .buffering: waiting.append(exchange)
+        case .streaming(let file): answer(exchange, .streaming(file))
+        case .finished: answer(exchange, .cached)
+        }
+    }
+
+    // MARK: - TransferDelegate (inside libcurl callbacks: no calls back into curl)
+
+    func transferDidReceiveHead(_ transfer: Transfer, head: UpstreamHead) {
+        self.head = head
+        guard head.status == 200 else { return }
+        if let length = head.contentLength, length > 0 {
+            let file = GrowingFile(fd: temp.fd, length: length, loop: loop)
+            state = .streaming(file)
+            // Answer from the loop's deferred phase: a response that completes at once
+            // could let its connection start the next request, and so a new transfer,
+            // from inside this libcurl callback.
+            let ready = waiting
+            waiting.removeAll()
+            loop.execute { [answer] in
+                for exchange in ready { answer(exchange, .streaming(file)) }
+            }
+        } else {
+            state = .buffering
+        }
+    }
+
+    func transfer(_ transfer: Transfer, didReceive bytes: UnsafeRawBufferPointer) -> Bool {
+        guard head?.status == 200 else { return false }
+        do {
+            try Files.writeAll(temp.fd, bytes)
+        } catch {
+            writeError = "cache write failed: \(error)"
+            return false
+        }
+        hasher.update(bytes)
+        written += bytes.count
+        if case .streaming(let file) = state { file.didWrite(totalBytes: written) }
+        return true
+    }
+
+    func transferDidComplete(_ transfer: Transfer, error: TransferError?) {
+        let result = verify(error)
+        let growing: GrowingFile? = if case .streaming(let f) = state { f } else { nil }
+        state = .finished
+        finished(self, result)  // commits or discards the temp file
+        switch result {
+        case .success:
+            growing?.finish()
+            for exchange in waiting { answer(exchange, .cached) }
+        case .failure(let failure):
+            // Followers are cut short before Content-Length; waiters get the reason.
+            growing?.fail()
+            for exchange in waiting { answer(exchange, .failed(status: failure.status, reason: failure.reason)) }
+        }
+        waiting.removeAll()
+    }
+
+    /// The byte count on success; otherwise why the file must not be kept.
+    private func verify(_ error: TransferError?) -> Result<Int, FetchFailure> {
+        if let writeError { return .failure(FetchFailure(status: 502, reason: writeError)) }
+        guard let head else {
+            return .failure(FetchFailure(status: error?.timedOut == true ? 504 : 502,
+                                         reason: "upstream: \(error?.message ?? "no response")"))
+        }
+        guard head.status == 200 else {
+            return .failure(FetchFailure(status: head.status == 404 ? 404 : 502, reason: "upstream answered \(head.status) for \(source.filename)"))
+        }
+        if let error { return .failure(FetchFailure(status: error.timedOut ? 504 : 502, reason: "upstream: \(error.message)")) }
+        if let length = head.contentLength, length != written {
+            return .failure(FetchFailure(status: 502, reason: "truncated: \(written) of \(length) bytes"))
+        }
+        let digest = hasher.finalizeHex()
+        if let expected = source.sha256, expected != digest {
+            return .failure(FetchFailure(status: 502, reason: "sha256 mismatch for \(source.filename): expected \(expected), got \(digest)"))
+        }
+        return .success(written)
+    }
+
+    var tempFile: TempFile { temp }
+}

@@ -1,0 +1,93 @@
+/// One distribution file as an index listed it. `url` is the absolute upstream
+/// URL: the only kind of URL wheelhouse will ever fetch (no open proxy).
+public struct DistributionFile: Codable, Sendable, Equatable {
+    public var filename: String
+    public var url: String
+    /// Lower-case hex, when the index gave one.
+    public var sha256: String?
+    public var requiresPython: String?
+    /// nil: not yanked; "": yanked without a reason (PEP 592).
+    public var yanked: String?
+    public var size: Int?
+    public var uploadTime: String?
+
+    public init(filename: String, url: String, sha256: String? = nil, requiresPython: String? = nil,
+                yanked: String? = nil, size: Int? = nil, uploadTime: String? = nil) {
+        self.filename = filename
+        self.url = url
+        self.sha256 = sha256
+        self.requiresPython = requiresPython
+        self.yanked = yanked
+        self.size = size
+        self.uploadTime = uploadTime
+    }
+
+    /// Where this file lives in wheelhouse's URL space and cache (devpi's scheme).
+    /// Files without an upstream sha256 are keyed by a hash of their URL instead.
+    public var key: FileKey? {
+        FileKey(sha256: sha256 ?? SHA256.hex(Array(url.utf8)), filename: filename)
+    }
+}
+
+/// A project's simple page as wheelhouse stores it: what upstream said, plus
+/// what is needed to revalidate and expire it.
+public struct ProjectPage: Codable, Sendable, Equatable {
+    public var name: String
+    public var files: [DistributionFile]
+    /// PEP 700 `versions`, when upstream gave them.
+    public var versions: [String]?
+    public var etag: String?
+    public var lastModified: String?
+    /// Seconds since the epoch at which upstream last confirmed this page.
+    public var fetchedAt: Double
+
+    public init(name: String, files: [DistributionFile], versions: [String]? = nil,
+                etag: String? = nil, lastModified: String? = nil, fetchedAt: Double = 0) {
+        self.name = name
+        self.files = files
+        self.versions = versions
+        self.etag = etag
+        self.lastModified = lastModified
+        self.fetchedAt = fetchedAt
+    }
+}
+
+/// A file's place in wheelhouse: `<sha256[0:3]>/<sha256[3:16]>/<filename>`, as
+/// devpi lays out `/root/pypi/+f/...`, so lock files made against devpi resolve.
+/// It can only be built from validated parts, so it can never name a path
+/// outside the cache.
+public struct FileKey: Hashable, Sendable, CustomStringConvertible {
+    public let hashDirectory: String
+    public let hashSubdirectory: String
+    public let filename: String
+
+    public init?(sha256: String, filename: String) {
+        let hex = sha256.lowercased()
+        guard hex.utf8.count == 64 else { return nil }
+        self.init(hashDirectory: String(hex.prefix(3)), hashSubdirectory: String(hex.dropFirst(3).prefix(13)), filename: filename)
+    }
+
+    public init?(hashDirectory: String, hashSubdirectory: String, filename: String) {
+        guard hashDirectory.utf8.count == 3, hashSubdirectory.utf8.count == 13,
+              FileKey.isHex(hashDirectory), FileKey.isHex(hashSubdirectory),
+              FileKey.isSafeFilename(filename)
+        else { return nil }
+        self.hashDirectory = hashDirectory
+        self.hashSubdirectory = hashSubdirectory
+        self.filename = filename
+    }
+
+    public var relativePath: String { "\(hashDirectory)/\(hashSubdirectory)/\(filename)" }
+    public var description: String { relativePath }
+
+    static func isHex(_ s: String) -> Bool {
+        s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    /// A plain file name: printable ASCII, no separators, not hidden, not `.`/`..`.
+    static func isSafeFilename(_ name: String) -> Bool {
+        let b = Array(name.utf8)
+        guard !b.isEmpty, b.count <= 255, b[0] != UInt8(ascii: ".") else { return false }
+        return b.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "\\") }
+    }
+}

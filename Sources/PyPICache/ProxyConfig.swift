@@ -1,0 +1,18 @@
+/// Everything the proxy needs to know from the command line.
+public struct ProxyConfig: Sendable {
+    public var dataDirectory: String
+    /// The upstream simple index, ending in `/` (e.g. https://pypi.org/simple/).
+    public var upstream: String
+    /// How long a project page is served without asking upstream again.
+    public var indexTTLSeconds: Double = 1800
+    public var connectTimeoutMS = 5_000
+    /// Whole-request limit for upstream pages.
+    public var pageTimeoutMS = 15_000
+    /// A file download that receives nothing for this long is abandoned.
+    public var stallTimeoutSeconds = 30
+
+    public init(dataDirectory: String, upstream: String) {
+        self.dataDirectory = dataDirectory
+        self.upstream = upstream.hasSuffix("/") ? upstream : upstream + "/"
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import HTTPServer
+import Reactor
+import Upstream
+
+/// The caching PyPI proxy: routes each request to a page, a file or an info
+/// page, and owns the cache policy:
+/// - files are immutable: cached forever once verified, fetched once however
+///   many clients ask (see FileFetch);
+/// - project pages expire after the index TTL; concurrent requests share one
+///   refresh; when upstream fails, the stale copy is served;
+/// - every response says `X-Cache: HIT | MISS | STALE` where it applies;
+/// - only URLs that an upstream page named are ever fetched.
+public final class PyPIProxy: HTTPResponder {
+    let config: ProxyConfig
+    let loop: EventLoop
+    let curl: CurlMulti
+    let store: CacheStore
+    let index: CacheIndex
+    let logger: Logger
+    var pageFetches: [ProjectName: PageFetch] = [:]
+    var fileFetches: [FileKey: FileFetch] = [:]
+    let started = Date()
+
+    public init(config: ProxyConfig, loop: EventLoop, logger: Logger) throws {
+        self.config = config
+        self.loop = loop
+        self.logger = logger
+        curl = CurlMulti(loop: loop)
+        store = try CacheStore(root: config.dataDirectory)
+        index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames())
+    }
+
+    public var cachedFileCount: Int { index.cachedFiles.count }
+    public var inFlightTransfers: Int { curl.activeCount }
+
+    public func respond(to exchange: Exchange) {
+        let request = exchange.request
+        switch Route.parse(path: request.path, query: request.query) {
+        case .home:
+            exchange.send(homePage())
+        case .status:
+            exchange.send(statusPage())
+        case .projectList:
+            exchange.send(projectListPage(request))
+        case .project(let name, let alias):
+            servePage(name, alias: alias, exchange: exchange)
+        case .file(let key):
+            serveFile(key, exchange: exchange)
+        case .redirect(let location):
+            exchange.send(.redirect(to: location))
+        case .notFound(let reason):
+            exchange.send(.error(404, reason))
+        case .badRequest(let reason):
+            exchange.send(.error(400, reason))
+        }
+    }
+
+    static func now() -> Double { Date().timeIntervalSince1970 }
+}

@@ -1,0 +1,87 @@
+/// Where a request path leads. Parsing is pure: it decides, the proxy acts.
+///
+/// Paths are split into segments first and each segment is percent-decoded on
+/// its own, so `%2F` can never make a new segment and `.`/`..` (however
+/// encoded) are refused before anything looks at the disk.
+public enum Route: Equatable, Sendable {
+    case home
+    case status
+    case projectList
+    /// `alias`: requested under `/simple/` rather than `/root/pypi/+simple/`.
+    case project(ProjectName, alias: Bool)
+    case file(FileKey)
+    case redirect(String)
+    case notFound(String)
+    case badRequest(String)
+
+    public static let simplePrefix = "/root/pypi/+simple/"
+    public static let aliasPrefix = "/simple/"
+
+    public static func parse(path: Substring, query: Substring? = nil) -> Route {
+        var segments: [String] = []
+        for raw in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            guard let decoded = percentDecode(raw) else { return .badRequest("malformed percent-encoding in path") }
+            if decoded == "." || decoded == ".." { return .badRequest("path traversal is not allowed") }
+            if decoded.contains("/") || decoded.contains("\\") || decoded.utf8.contains(0) {
+                return .badRequest("encoded separator in path")
+            }
+            segments.append(decoded)
+        }
+        let suffix = query.map { "?" + $0 } ?? ""
+
+        switch segments {
+        case [""]:
+            return .home
+        case ["+status"]:
+            return .status
+        case ["root", "pypi", "+simple", ""], ["simple", ""]:
+            return .projectList
+        case ["root", "pypi", "+simple"], ["simple"]:
+            return .redirect("/" + segments.joined(separator: "/") + "/" + suffix)
+        case let s where s.count >= 4 && s[0] == "root" && s[1] == "pypi" && s[2] == "+simple":
+            return project(Array(s.dropFirst(3)), prefix: simplePrefix, alias: false, suffix: suffix)
+        case let s where s.count >= 2 && s[0] == "simple":
+            return project(Array(s.dropFirst(1)), prefix: aliasPrefix, alias: true, suffix: suffix)
+        case let s where s.count == 6 && s[0] == "root" && s[1] == "pypi" && s[2] == "+f":
+            guard let key = FileKey(hashDirectory: s[3], hashSubdirectory: s[4], filename: s[5]) else {
+                return .notFound("not a valid file path")
+            }
+            return .file(key)
+        default:
+            return .notFound("no such page (project pages are under \(simplePrefix)<project>/)")
+        }
+    }
+
+    /// `rest`: the segments after the simple prefix: [name] or [name, ""].
+    private static func project(_ rest: [String], prefix: String, alias: Bool, suffix: String) -> Route {
+        guard rest.count <= 2, rest.count == 1 || rest[1].isEmpty, let name = ProjectName(rest[0]) else {
+            return .notFound("not a valid project name")
+        }
+        if rest.count == 1 || name.normalized != rest[0] {
+            return .redirect(prefix + name.normalized + "/" + suffix)
+        }
+        return .project(name, alias: alias)
+    }
+
+    /// Decodes %XX escapes; nil for a malformed escape or invalid UTF-8.
+    static func percentDecode(_ s: Substring) -> String? {
+        guard s.contains("%") else { return String(s) }
+        var out: [UInt8] = []
+        var bytes = s.utf8.makeIterator()
+        while let b = bytes.next() {
+            if b != UInt8(ascii: "%") { out.append(b); continue }
+            guard let h = bytes.next(), let l = bytes.next(), let hi = hexValue(h), let lo = hexValue(l) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// Reads an upstream project page: PEP 691 JSON, or PEP 503 HTML from indexes
+/// that only speak that (private indexes, devpi, static mirrors). Relative
+/// links are resolved against the URL that answered.
+public enum UpstreamPageParser {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func parse(_ body: [UInt8], contentType: String?, baseURL: String, project: ProjectName) throws -> ProjectPage {
+        let type = (contentType ?? "").lowercased()
+        if type.contains("json") { return try parseJSON(body, baseURL: baseURL, project: project) }
+        return parseHTML(String(decoding: body, as: UTF8.self), baseURL: baseURL, project: project)
+    }
+
+    // MARK: - PEP 691 JSON
+
+    public static func parseJSON(_ body: [UInt8], baseURL: String, project: ProjectName) throws -> ProjectPage {
+        guard let root = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+              let files = root["files"] as? [[String: Any]]
+        else { throw Failure(description: "upstream JSON page is not a PEP 691 project page") }
+        var out: [DistributionFile] = []
+        out.reserveCapacity(files.count)
+        for f in files {
+            guard let filename = f["filename"] as? String, let rawURL = f["url"] as? String,
+                  let (url, fragmentHash) = resolve(rawURL, against: baseURL)
+            else { continue }
+            let hashes = f["hashes"] as? [String: Any]
+            var yanked: String?
+            if let reason = f["yanked"] as? String { yanked = reason } else if (f["yanked"] as? Bool) == true { yanked = "" }
+            out.append(DistributionFile(
+                filename: filename, url: url,
+                sha256: ((hashes?["sha256"] as? String) ?? fragmentHash)?.lowercased(),
+                requiresPython: f["requires-python"] as? String,
+                yanked: yanked,
+                size: (f["size"] as? NSNumber)?.intValue,
+                uploadTime: f["upload-time"] as? String))
+        }
+        return ProjectPage(name: project.normalized, files: out, versions: root["versions"] as? [String])
+    }
+
+    // MARK: - PEP 503 HTML
+
+    public static func parseHTML(_ html: String, baseURL: String, project: ProjectName) -> ProjectPage {
+        var files: [DistributionFile] = []
+        for anchor in HTMLAnchorScanner.anchors(in: html) {
+            guard let href = anchor.attributes["href"], let (url, fragmentHash) = resolve(href, against: baseURL) else { continue }
+            var filename = anchor.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if filename.isEmpty { filename = String(url.split(separator: "/").last ?? "") }
+            files.append(DistributionFile(
+                filename: filename, url: url, sha256: fragmentHash?.lowercased(),
+                requiresPython: anchor.attributes["data-requires-python"],
+                yanked: anchor.attributes["data-yanked"]))
+        }
+        return ProjectPage(name: project.normalized, files: files)
+    }
+
+    /// The absolute URL without its fragment, and the fragment's sha256 if it has one.
+    /// Only http and https links are kept.
+    static func resolve(_ raw: String, against base: String) -> (String, String?)? {
+        guard let url = URL(string: raw, relativeTo: URL(string: base)) else { return nil }
+        let absolute = url.absoluteURL
+        guard let scheme = absolute.scheme?.lowercased(), scheme == "http" || scheme == "https" else { return nil }
+        var hash: String?
+        if let fragment = absolute.fragment, fragment.hasPrefix("sha256=") {
+            hash = String(fragment.dropFirst("sha256=".count))
+        }
+        var text = absolute.absoluteString
+        if let hashMark = text.firstIndex(of: "#") { text = String(text[..<hashMark]) }
+        return (text, hash)
+    }
+}
+
+/// Finds `<a ...>text</a>` elements in an HTML page, with unescaped attributes.
+/// PEP 503 pages are machine-written and simple; this reads exactly that much HTML.
+enum HTMLAnchorScanner {
+    struct Anchor {
+        var attributes: [String: String]
+        var text: String
+    }
+
+    static func anchors(in html: String) -> [Anchor] {
+        let s = Array(html.utf8)
+        var result: [Anchor] = []
+        var i = 0
+        while i + 2 < s.count {
+            guard s[i] == UInt8(ascii: "<"), s[i + 1] | 0x20 == UInt8(ascii: "a"), isSpace(s[i + 2]) || s[i + 2] == UInt8(ascii: ">") else {
+                i += 1
+                continue
+            }
+            i += 2
+            var attributes: [String: String] = [:]
+            // Attributes until '>'.
+            while i < s.count, s[i] != UInt8(ascii: ">") {
+                while i < s.count, isSpace(s[i]) || s[i] == UInt8(ascii: "/") { i += 1 }
+                let nameStart = i
+                while i < s.count, !isSpace(s[i]), s[i] != UInt8(ascii: "="), s[i] != UInt8(ascii: ">") { i += 1 }
+                let name = String(decoding: s[nameStart..<i], as: UTF8.self).lowercased()
+                while i < s.count, isSpace(s[i]) { i += 1 }
+                var value = ""
+                if i < s.count, s[i] == UInt8(ascii: "=") {
+                    i += 1
+                    while i < s.count, isSpace(s[i]) { i += 1 }
+                    if i < s.count, s[i] == UInt8(ascii: "\"") || s[i] == UInt8(ascii: "'") {
+                        let quote = s[i]
+                        i += 1
+                        let start = i
+                        while i < s.count, s[i] != quote { i += 1 }
+                        value = String(decoding: s[start..<min(i, s.count)], as: UTF8.self)
+                        i += 1
+                    } else {
+                        let start = i
+                        while i < s.count, !isSpace(s[i]), s[i] != UInt8(ascii: ">") { i += 1 }
+                        value = String(decoding: s[start..<i], as: UTF8.self)
+                    }
+                }
+                if !name.isEmpty { attributes[name] = HTMLEscaping.unescape(value) }
+            }
+            i += 1
+            let textStart = min(i, s.count)
+            while i + 3 < s.count, !(s[i] == UInt8(ascii: "<") && s[i + 1] == UInt8(ascii: "/") && s[i + 2] | 0x20 == UInt8(ascii: "a")) { i += 1 }
+            let text = String(decoding: s[textStart..<min(i, s.count)], as: UTF8.self)
+            result.append(Anchor(attributes: attributes, text: HTMLEscaping.unescape(text)))
+        }
+        return result
+    }
+
+    private static func isSpace(_ c: UInt8) -> Bool { c == 32 || c == 9 || c == 10 || c == 13 || c == 12 }
+}

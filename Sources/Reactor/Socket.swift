@@ -1,0 +1,93 @@
+import CLinux
+import Glibc
+
+/// Non-blocking TCP socket calls. Every socket syscall of the server side is here.
+public enum Socket {
+    /// A listening, non-blocking socket bound to `host:port` (port 0: any free port).
+    /// Name resolution blocks, which is fine: this runs at start-up only.
+    public static func listen(host: String, port: UInt16, backlog: Int32 = 1024) throws -> FileDescriptor {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host.isEmpty ? nil : host, String(port), &hints, &result)
+        guard rc == 0, let first = result else {
+            throw SystemError("getaddrinfo \(host): \(String(cString: gai_strerror(rc)))", errno: EINVAL)
+        }
+        defer { freeaddrinfo(result) }
+
+        let fd = FileDescriptor(adopting: try syscallBlocking("socket") {
+            Glibc.socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        })
+        var one: Int32 = 1
+        _ = setsockopt(fd.raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        _ = try syscallBlocking("bind \(host):\(port)") { bind(fd.raw, first.pointee.ai_addr, first.pointee.ai_addrlen) }
+        _ = try syscallBlocking("listen") { Glibc.listen(fd.raw, backlog) }
+        return fd
+    }
+
+    /// The local port a socket is bound to.
+    public static func localPort(_ fd: FileDescriptor) throws -> UInt16 {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withUnsafeMutablePointer(to: &storage) { ptr in
+            try ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                try syscallBlocking("getsockname") { getsockname(fd.raw, sa, &len) }
+            }
+        }
+        let family = storage.ss_family
+        return withUnsafePointer(to: &storage) { ptr in
+            if family == sa_family_t(AF_INET6) {
+                return ptr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            }
+            return ptr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+    }
+
+    /// Accepts one connection as a non-blocking socket with TCP_NODELAY set
+    /// (without it, head-then-body writes meet Nagle + delayed ACK: ~40 ms each).
+    public static func accept(_ listener: FileDescriptor) throws -> IOResult<(FileDescriptor, String)> {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = try withUnsafeMutablePointer(to: &storage) { ptr in
+            try ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                try syscall("accept4") { clinux_accept4(listener.raw, sa, &len, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)) }
+            }
+        }
+        guard case .done(let raw) = result else { return .wouldBlock }
+        let fd = FileDescriptor(adopting: raw)
+        var one: Int32 = 1
+        _ = setsockopt(raw, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return .done((fd, peerName(&storage)))
+    }
+
+    private static func peerName(_ storage: inout sockaddr_storage) -> String {
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafePointer(to: &storage) { ptr in
+            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, len, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+            }
+        }
+        return rc == 0 ? String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+    }
+
+    /// Reads into `buffer`; `.done(0)` means the peer closed its side.
+    public static func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) throws -> IOResult<Int> {
+        try syscall("read") { Glibc.read(fd.raw, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Sends without raising SIGPIPE on a closed peer.
+    public static func write(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer) throws -> IOResult<Int> {
+        try syscall("send") { send(fd.raw, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Copies file bytes to the socket in the kernel. `offset` advances by the bytes sent.
+    public static func sendfile(_ socket: FileDescriptor, from file: FileDescriptor, offset: inout Int, count: Int) throws -> IOResult<Int> {
+        var off = off_t(offset)
+        let result = try syscall("sendfile") { Glibc.sendfile(socket.raw, file.raw, &off, count) }
+        if case .done = result { offset = Int(off) }
+        return result
+    }
+}

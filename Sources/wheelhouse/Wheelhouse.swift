@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Wheelhouse: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wheelhouse",
+        abstract: "A caching PyPI proxy: pip and uv install through it, online or offline.",
+        version: "0.1.0",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}

@@ -1,0 +1,118 @@
+"""Builds the test corpus: real wheels and sdists, generated deterministically.
+
+Each project is a tiny but genuine distribution that pip can install: a wheel
+with METADATA, WHEEL and RECORD, and an sdist tarball. Some carry padding so
+that transfers take measurable time, and the dependency graph makes pip
+resolve several projects per install.
+"""
+import base64
+import hashlib
+import io
+import json
+import os
+import random
+import tarfile
+import zipfile
+
+# name, version, requires-dist, requires-python, yanked, padding bytes
+PROJECTS = [
+    ("alpha", "1.0", [], None, None, 0),
+    ("alpha", "2.0", ["beta>=1.0", "gamma"], None, None, 200_000),
+    ("beta", "1.0", ["delta"], None, None, 150_000),
+    ("gamma", "1.0", [], None, None, 100_000),
+    ("gamma", "1.1", [], None, "broken release", 0),
+    ("delta", "1.0", [], None, None, 300_000),
+    ("Epsilon_Pkg", "1.0", [], None, None, 50_000),
+    ("zeta", "1.0", [], None, None, 80_000),
+    ("zeta", "2.0", [], ">=3.99", None, 0),
+    ("eta", "1.0", ["theta"], None, None, 120_000),
+    ("theta", "1.0", [], None, None, 60_000),
+    ("iota", "1.0", [], None, None, 250_000),
+    ("kappa", "1.0", ["iota"], None, None, 90_000),
+    ("lambda-pkg", "1.0", [], None, None, 40_000),
+    ("mu", "1.0", ["kappa", "lambda-pkg"], None, None, 110_000),
+    ("corrupt", "1.0", [], None, None, 10_000),
+]
+
+UPLOAD_TIME = "2024-01-02T03:04:05.000000Z"
+
+
+def normalize(name):
+    import re
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _record_hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _padding(name, version, size):
+    rng = random.Random(f"{name}-{version}")
+    return bytes(rng.getrandbits(8) for _ in range(size)) if size else b""
+
+
+def build_wheel(name, version, requires, requires_python, padding):
+    dist = name.replace("-", "_")
+    module = normalize(name).replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", "Summary: wheelhouse test package"]
+    if requires_python:
+        meta.append(f"Requires-Python: {requires_python}")
+    meta += [f"Requires-Dist: {r}" for r in requires]
+    files = {
+        f"{module}/__init__.py": f'VERSION = "{version}"\n'.encode(),
+        f"{info}/METADATA": ("\n".join(meta) + "\n").encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: wheelhouse-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    if padding:
+        files[f"{module}/padding.bin"] = _padding(name, version, padding)
+    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in files.items()) + f"{info}/RECORD,,\n"
+    files[f"{info}/RECORD"] = record.encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files.items():
+            zi = zipfile.ZipInfo(path, date_time=(2024, 1, 2, 3, 4, 6))
+            zi.compress_type = zipfile.ZIP_STORED if path.endswith(".bin") else zipfile.ZIP_DEFLATED
+            zf.writestr(zi, data)
+    return f"{dist}-{version}-py3-none-any.whl", buf.getvalue()
+
+
+def build_sdist(name, version):
+    base = f"{name.replace('-', '_')}-{version}"
+    pkg_info = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo(f"{base}/PKG-INFO")
+        ti.size = len(pkg_info)
+        ti.mtime = 1704164645
+        tf.addfile(ti, io.BytesIO(pkg_info))
+    return f"{base}.tar.gz", buf.getvalue()
+
+
+def build(directory, big_wheel_mb=0):
+    """Writes the corpus into `directory` and returns its index:
+    {normalized project: [{"filename", "sha256", "size", "requires-python", "yanked", "version"}]}"""
+    os.makedirs(directory, exist_ok=True)
+    index = {}
+    projects = list(PROJECTS)
+    if big_wheel_mb:
+        projects.append(("bigpkg", "1.0", [], None, None, big_wheel_mb * 1024 * 1024))
+    for name, version, requires, rp, yanked, padding in projects:
+        for filename, data in (build_wheel(name, version, requires, rp, padding), build_sdist(name, version)):
+            path = os.path.join(directory, filename)
+            if not os.path.exists(path):
+                with open(path, "wb") as f:
+                    f.write(data)
+            index.setdefault(normalize(name), []).append({
+                "filename": filename, "version": version,
+                "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+                "requires-python": rp, "yanked": yanked,
+            })
+    with open(os.path.join(directory, "index.json"), "w") as f:
+        json.dump(index, f, indent=1)
+    return index
+
+
+if __name__ == "__main__":
+    import sys
+    build(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)

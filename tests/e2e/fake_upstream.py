@@ -1,0 +1,129 @@
+"""A fake PyPI for tests: serves a corpus as a PEP 691 JSON or PEP 503 HTML
+simple index on 127.0.0.1 and counts every request it receives.
+
+    python3 fake_upstream.py --corpus DIR [--port 0] [--mode json|html]
+                             [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
+
+Prints "READY <port>" once listening. GET /_stats returns the request counts.
+"""
+import argparse
+import hashlib
+import html
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        with open(os.path.join(args.corpus, "index.json")) as f:
+            self.index = json.load(f)
+        self.lock = threading.Lock()
+        self.counts = {}
+
+    def count(self, path):
+        with self.lock:
+            self.counts[path] = self.counts.get(path, 0) + 1
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        s = self.state
+        path = self.path.split("?")[0]
+        if path == "/_stats":
+            with s.lock:
+                return self._send(200, "application/json", json.dumps({"counts": s.counts}).encode())
+        s.count(path)
+        if s.args.latency_ms:
+            time.sleep(s.args.latency_ms / 1000)
+        parts = path.strip("/").split("/")
+        if len(parts) == 2 and parts[0] == "simple":
+            return self._page(parts[1])
+        if len(parts) == 2 and parts[0] == "files":
+            return self._file(parts[1])
+        self._send(404, "text/plain", b"not found\n")
+
+    def _page(self, project):
+        files = self.state.index.get(project)
+        if files is None:
+            return self._send(404, "text/plain", b"no such project\n")
+        host = f"http://127.0.0.1:{self.server.server_port}"
+        if self.state.args.mode == "json" and "json" in self.headers.get("Accept", ""):
+            body = {
+                "meta": {"api-version": "1.1"}, "name": project,
+                "versions": sorted({f["version"] for f in files}),
+                "files": [{
+                    "filename": f["filename"], "url": f"{host}/files/{f['filename']}",
+                    "hashes": {"sha256": f["sha256"]}, "size": f["size"],
+                    "upload-time": "2024-01-02T03:04:05.000000Z",
+                    **({"requires-python": f["requires-python"]} if f["requires-python"] else {}),
+                    **({"yanked": f["yanked"]} if f["yanked"] else {}),
+                } for f in files],
+            }
+            return self._send(200, "application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
+        links = []
+        for f in files:
+            attrs = f'href="../../files/{f["filename"]}#sha256={f["sha256"]}"'
+            if f["requires-python"]:
+                attrs += f' data-requires-python="{html.escape(f["requires-python"])}"'
+            if f["yanked"]:
+                attrs += f' data-yanked="{html.escape(f["yanked"])}"'
+            links.append(f"<a {attrs}>{f['filename']}</a><br/>")
+        page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"
+        self._send(200, "text/html", page.encode())
+
+    def _file(self, filename):
+        path = os.path.join(self.state.args.corpus, filename)
+        if "/" in filename or not os.path.isfile(path):
+            return self._send(404, "text/plain", b"no such file\n")
+        with open(path, "rb") as f:
+            data = f.read()
+        if filename in self.state.args.corrupt:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]  # same length, wrong hash
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        rate = self.state.args.rate_kbps * 1024
+        chunk = 64 * 1024
+        for i in range(0, len(data), chunk):
+            self.wfile.write(data[i:i + chunk])
+            if rate:
+                time.sleep(chunk / rate)
+
+    def _send(self, status, ctype, body):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--mode", choices=["json", "html"], default="json")
+    p.add_argument("--corrupt", action="append", default=[])
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--rate-kbps", type=int, default=0)
+    args = p.parse_args()
+    Handler.state = State(args)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"READY {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
