@@ -28,7 +28,7 @@ let package = Package(
 
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "Reactor"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor"]),
         .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache"]),
     ],
     swiftLanguageModes: [.v6]

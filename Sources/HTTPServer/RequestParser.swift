@@ -96,7 +96,7 @@ public enum RequestParser {
     }
 
     private static func parseRequestLine(_ b: UnsafeRawBufferPointer, _ line: Range<Int>) -> Swift.Result<(String, String, Int), Failure> {
-        let parts = line.split { b[$0] == space }
+        let parts = line.split(omittingEmptySubsequences: false) { b[$0] == space }
         guard parts.count == 3 else { return .failure(Failure(status: 400, reason: "malformed request line")) }
         let method = parts[0], target = parts[1], version = parts[2]
         guard method.allSatisfy({ isTokenChar(b[$0]) }) else { return .failure(Failure(status: 400, reason: "malformed method")) }

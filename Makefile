@@ -1,0 +1,38 @@
+# wheelhouse: a caching PyPI proxy.
+#   make run    build (release) and serve on 0.0.0.0:3141 with the cache in ./data
+#   make test   unit tests + end-to-end tests (real pip against a fake upstream)
+SWIFT     ?= swift
+HOST      ?= 0.0.0.0
+PORT      ?= 3141
+DATA_DIR  ?= ./data
+UPSTREAM  ?= https://pypi.org/simple/
+BIN       := .build/release/wheelhouse
+TEST_VENV := .venv-test
+
+.PHONY: all deps build release run test unit e2e clean
+
+all: release
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+run: release
+	$(BIN) serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --upstream $(UPSTREAM)
+
+test: unit e2e
+
+unit: deps
+	$(SWIFT) test
+
+e2e: release
+	@scripts/test-env.sh $(TEST_VENV)
+	WHEELHOUSE_BIN=$(abspath $(BIN)) $(TEST_VENV)/bin/pytest -q tests/e2e
+
+clean:
+	rm -rf .build $(TEST_VENV)

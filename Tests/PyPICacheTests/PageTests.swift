@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+@testable import PyPICache
+
+@Suite struct UpstreamPageParserTests {
+    let name = ProjectName("demo")!
+    let base = "https://index.example/simple/demo/"
+
+    @Test func parsesPEP691JSON() throws {
+        let json = """
+        {"meta":{"api-version":"1.1"},"name":"demo","versions":["1.0"],"files":[
+         {"filename":"demo-1.0-py3-none-any.whl","url":"https://files.example/demo-1.0-py3-none-any.whl",
+          "hashes":{"sha256":"AB\(String(repeating: "0", count: 62))"},"requires-python":">=3.8","yanked":"bad",
+          "size":123,"upload-time":"2024-01-01T00:00:00Z","core-metadata":{"sha256":"x"}},
+         {"filename":"demo-1.0.tar.gz","url":"../../files/demo-1.0.tar.gz#sha256=\(String(repeating: "1", count: 64))","hashes":{},"yanked":true},
+         {"filename":"demo-0.9.tar.gz","url":"ftp://elsewhere/demo-0.9.tar.gz","hashes":{}}
+        ]}
+        """
+        let page = try UpstreamPageParser.parse(Array(json.utf8), contentType: "application/vnd.pypi.simple.v1+json", baseURL: base, project: name)
+        #expect(page.files.count == 2, "ftp links are dropped")
+        #expect(page.versions == ["1.0"])
+        let wheel = page.files[0]
+        #expect(wheel.sha256 == "ab" + String(repeating: "0", count: 62))
+        #expect(wheel.requiresPython == ">=3.8" && wheel.yanked == "bad" && wheel.size == 123)
+        #expect(wheel.uploadTime == "2024-01-01T00:00:00Z")
+        let sdist = page.files[1]
+        #expect(sdist.url == "https://index.example/files/demo-1.0.tar.gz")
+        #expect(sdist.sha256 == String(repeating: "1", count: 64))
+        #expect(sdist.yanked == "")
+    }
+
+    @Test func rejectsJSONThatIsNotAProjectPage() {
+        #expect(throws: UpstreamPageParser.Failure.self) {
+            try UpstreamPageParser.parse(Array("{\"nope\":1}".utf8), contentType: "application/json", baseURL: base, project: name)
+        }
+    }
+
+    @Test func parsesPEP503HTML() throws {
+        let html = """
+        <!DOCTYPE html><html><body>
+        <a href="../../packages/demo-1.0.tar.gz#sha256=\(String(repeating: "a", count: 64))" data-requires-python="&gt;=3.6, &lt;4">demo-1.0.tar.gz</a><br/>
+        <A HREF='https://cdn.example/demo-2.0-py3-none-any.whl' data-yanked="">
+          demo-2.0-py3-none-any.whl </A>
+        <a href="/x/demo-0.1.zip" data-yanked="security &amp; stuff">demo-0.1.zip</a>
+        </body></html>
+        """
+        let page = try UpstreamPageParser.parse(Array(html.utf8), contentType: "text/html", baseURL: base, project: name)
+        #expect(page.files.map(\.filename) == ["demo-1.0.tar.gz", "demo-2.0-py3-none-any.whl", "demo-0.1.zip"])
+        #expect(page.files[0].url == "https://index.example/packages/demo-1.0.tar.gz")
+        #expect(page.files[0].sha256 == String(repeating: "a", count: 64))
+        #expect(page.files[0].requiresPython == ">=3.6, <4")
+        #expect(page.files[0].yanked == nil)
+        #expect(page.files[1].url == "https://cdn.example/demo-2.0-py3-none-any.whl")
+        #expect(page.files[1].yanked == "")
+        #expect(page.files[2].url == "https://index.example/x/demo-0.1.zip")
+        #expect(page.files[2].yanked == "security & stuff")
+    }
+}
+
+@Suite struct PageRendererTests {
+    let sha = String(repeating: "c", count: 64)
+    var page: ProjectPage {
+        ProjectPage(name: "demo", files: [
+            DistributionFile(filename: "demo-1.0+local.tar.gz", url: "https://x/demo-1.0+local.tar.gz", sha256: sha,
+                             requiresPython: ">=3.8,<4", yanked: "a \"quoted\" reason", size: 10, uploadTime: "t"),
+            DistributionFile(filename: "demo-0.1.tar.gz", url: "https://x/demo-0.1.tar.gz"),
+        ], versions: ["0.1", "1.0"])
+    }
+
+    @Test func htmlRewritesLinksAndEscapes() {
+        let html = PageRenderer.html(page, filesPrefix: "../../+f/")
+        #expect(html.contains("<meta name=\"pypi:repository-version\" content=\"1.1\">"))
+        #expect(html.contains("href=\"../../+f/ccc/ccccccccccccc/demo-1.0%2Blocal.tar.gz#sha256=\(sha)\""))
+        #expect(html.contains("data-requires-python=\"&gt;=3.8,&lt;4\""))
+        #expect(html.contains("data-yanked=\"a &quot;quoted&quot; reason\""))
+        #expect(!html.contains("https://x/"), "upstream URLs never reach clients")
+    }
+
+    @Test func jsonIsValidAndComplete() throws {
+        let json = PageRenderer.json(page, filesPrefix: "../../+f/")
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect((root["meta"] as? [String: String])?["api-version"] == "1.1")
+        #expect(root["versions"] as? [String] == ["0.1", "1.0"])
+        let files = try #require(root["files"] as? [[String: Any]])
+        #expect(files[0]["yanked"] as? String == "a \"quoted\" reason")
+        #expect((files[0]["hashes"] as? [String: String])?["sha256"] == sha)
+        #expect(files[0]["size"] as? Int == 10)
+        #expect(files[1]["yanked"] == nil)
+        #expect((files[1]["hashes"] as? [String: String])?.isEmpty == true)
+        let url = try #require(files[1]["url"] as? String)
+        #expect(url.hasPrefix("../../+f/") && url.hasSuffix("/demo-0.1.tar.gz"))
+    }
+
+    @Test func roundTripThroughOwnHTMLParser() throws {
+        let html = PageRenderer.html(page, filesPrefix: "../../+f/")
+        let parsed = UpstreamPageParser.parseHTML(html, baseURL: "http://h/root/pypi/+simple/demo/", project: ProjectName("demo")!)
+        #expect(parsed.files.map(\.filename) == page.files.map(\.filename))
+        #expect(parsed.files[0].requiresPython == ">=3.8,<4")
+        #expect(parsed.files[0].yanked == "a \"quoted\" reason")
+        #expect(parsed.files[0].url == "http://h/root/pypi/+f/ccc/ccccccccccccc/demo-1.0%2Blocal.tar.gz")
+    }
+
+    @Test func htmlEscapingBothWays() {
+        #expect(HTMLEscaping.escape("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;")
+        #expect(HTMLEscaping.unescape("&lt;&#62;&#x3C;&amp;amp;&bogus;&") == "<><&amp;&bogus;&")
+    }
+}

@@ -1,0 +1,132 @@
+"""Processes the end-to-end tests run: the fake upstream, wheelhouse, pip.
+
+Every server listens on 127.0.0.1 with a port it picked itself (port 0) and
+reports it on a log line; the harness waits for that line (bounded in time),
+and stops each process by its PID.
+"""
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WAIT_SECONDS = 20
+
+
+def wait_for_line(path, pattern, proc, timeout=WAIT_SECONDS):
+    """Polls a log file until a line matches; fails if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    rx = re.compile(pattern)
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                for line in f:
+                    m = rx.search(line)
+                    if m:
+                        return m
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before ready:\n{open(path).read()}")
+        time.sleep(0.02)
+    raise TimeoutError(f"no line matching {pattern!r} in {path} within {timeout}s")
+
+
+class Server:
+    def __init__(self, args, log_path, ready_pattern, env=None):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     stdin=subprocess.DEVNULL)
+        self.port = int(wait_for_line(log_path, ready_pattern, self.proc).group(1))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+    def kill9(self):
+        self.stop(signal.SIGKILL)
+
+    def read_log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+class FakeUpstream(Server):
+    def __init__(self, corpus, log_path, *extra):
+        super().__init__([sys.executable, os.path.join(HERE, "fake_upstream.py"), "--corpus", corpus, *extra],
+                         log_path, r"READY (\d+)")
+        self.url = f"http://127.0.0.1:{self.port}/simple/"
+
+    def counts(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stats", timeout=10) as r:
+            return json.load(r)["counts"]
+
+    def file_requests(self):
+        return sum(n for path, n in self.counts().items() if path.startswith("/files/"))
+
+
+class Wheelhouse(Server):
+    def __init__(self, binary, data_dir, upstream_url, log_path, *extra):
+        super().__init__([binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir,
+                          "--upstream", upstream_url, *extra], log_path, r"event=listening .*port=(\d+)")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.index_url = f"{self.url}/root/pypi/+simple/"
+
+
+def http_get(url, headers=None, timeout=30):
+    """(status, headers, body) without raising on 4xx/5xx, and without following redirects."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+    opener = urllib.request.build_opener(NoRedirect)
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with opener.open(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Venv:
+    def __init__(self, path):
+        self.path = path
+        subprocess.run([sys.executable, "-m", "venv", path], check=True, timeout=120)
+        self.python = os.path.join(path, "bin", "python")
+
+    def pip(self, *args, timeout=180):
+        env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1",
+                   PIP_NO_INPUT="1")
+        env.pop("PIP_INDEX_URL", None)
+        started = time.monotonic()
+        result = subprocess.run([self.python, "-m", "pip", *args], capture_output=True, text=True,
+                                timeout=timeout, env=env)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def installed(self):
+        out = subprocess.run([self.python, "-m", "pip", "list", "--format=json"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        return {re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(out)}

@@ -1,0 +1,73 @@
+"""What clients see of project pages: negotiation, redirects, rewritten links."""
+import json
+
+from harness import http_get
+
+JSON = "application/vnd.pypi.simple.v1+json"
+PIP_ACCEPT = f"{JSON}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+
+
+def test_json_for_pip_and_html_by_default(start_upstream, start_wheelhouse, corpus):
+    wh = start_wheelhouse(start_upstream().url)
+    status, headers, body = http_get(f"{wh.url}/root/pypi/+simple/gamma/", {"Accept": PIP_ACCEPT})
+    assert status == 200
+    assert headers["Content-Type"] == JSON and headers["Vary"] == "Accept" and headers["X-Cache"] == "MISS"
+    page = json.loads(body)
+    files = {f["filename"]: f for f in page["files"]}
+    expected = {f["filename"]: f for f in corpus[1]["gamma"]}
+    assert set(files) == set(expected)
+    wheel = files["gamma-1.1-py3-none-any.whl"]
+    sha = expected["gamma-1.1-py3-none-any.whl"]["sha256"]
+    assert wheel["yanked"] == "broken release"
+    assert wheel["hashes"] == {"sha256": sha}
+    assert wheel["url"] == f"../../+f/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl"
+
+    status, headers, body = http_get(f"{wh.url}/simple/gamma/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and headers["X-Cache"] == "HIT"
+    assert f'href="../../root/pypi/+f/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl#sha256={sha}"'.encode() in body
+    assert b'data-yanked="broken release"' in body
+
+
+def test_requires_python_is_escaped_in_html(start_upstream, start_wheelhouse):
+    wh = start_wheelhouse(start_upstream().url)
+    status, _, body = http_get(f"{wh.url}/root/pypi/+simple/zeta/", {"Accept": "text/html"})
+    assert status == 200
+    assert b'data-requires-python="&gt;=3.99"' in body
+
+
+def test_redirects_to_normalized_name_with_slash(start_upstream, start_wheelhouse):
+    wh = start_wheelhouse(start_upstream().url)
+    status, headers, _ = http_get(f"{wh.url}/root/pypi/+simple/Epsilon_Pkg/")
+    assert status == 301 and headers["Location"] == "/root/pypi/+simple/epsilon-pkg/"
+    status, headers, _ = http_get(f"{wh.url}/simple/epsilon-pkg")
+    assert status == 301 and headers["Location"] == "/simple/epsilon-pkg/"
+
+
+def test_unknown_project_and_unacceptable_format(start_upstream, start_wheelhouse):
+    wh = start_wheelhouse(start_upstream().url)
+    status, _, body = http_get(f"{wh.url}/root/pypi/+simple/no-such-project/")
+    assert status == 404 and b"not found upstream" in body
+    status, _, _ = http_get(f"{wh.url}/root/pypi/+simple/alpha/", {"Accept": "image/png"})
+    assert status == 406
+
+
+def test_percent_encoded_file_path_and_head(start_upstream, start_wheelhouse, corpus):
+    wh = start_wheelhouse(start_upstream().url)
+    http_get(f"{wh.url}/root/pypi/+simple/theta/")
+    entry = next(f for f in corpus[1]["theta"] if f["filename"].endswith(".whl"))
+    sha = entry["sha256"]
+    status, headers, body = http_get(f"{wh.url}/root/pypi/%2Bf/{sha[:3]}/{sha[3:16]}/{entry['filename']}")
+    assert status == 200 and len(body) == entry["size"] and headers["X-Cache"] == "MISS"
+    status, headers, body = http_get(f"{wh.url}/root/pypi/+f/{sha[:3]}/{sha[3:16]}/{entry['filename']}")
+    assert status == 200 and headers["X-Cache"] == "HIT" and len(body) == entry["size"]
+
+
+def test_file_url_resolves_after_restart_without_page_request(start_upstream, start_wheelhouse, corpus, tmp_path):
+    """A lock file's +f URL works even when no page was requested since start-up."""
+    up = start_upstream()
+    wh = start_wheelhouse(up.url)
+    entry = next(f for f in corpus[1]["iota"] if f["filename"].endswith(".whl"))
+    sha = entry["sha256"]
+    status, _, body = http_get(f"{wh.url}/root/pypi/+f/{sha[:3]}/{sha[3:16]}/{entry['filename']}")
+    assert status == 200 and len(body) == entry["size"]
+    assert up.counts().get("/simple/iota/") == 1
