@@ -66,6 +66,9 @@ final class Connection: IOHandler {
         case .readingHead:
             readAndParse()
         case .writing:
+            // Error or hang-up: the client is gone. Level-triggered epoll would repeat
+            // the event while we wait for a growing file, so close now.
+            if event.failed { return finishWriting(reason: "client hung up") }
             flush()
         case .awaitingResponse:
             // Nothing is asked for in this state; only an error or hang-up arrives.
@@ -211,6 +214,11 @@ final class Connection: IOHandler {
             return finishResponse(out, complete: false, note: "client write failed")
         }
         finishResponse(out, complete: true, note: nil)
+    }
+
+    private func finishWriting(reason: String) {
+        guard case .writing(let out) = state else { return close(reason: reason) }
+        finishResponse(out, complete: false, note: reason)
     }
 
     private func finishResponse(_ out: Outgoing, complete: Bool, note: String?) {
