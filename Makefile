@@ -9,7 +9,7 @@ UPSTREAM  ?= https://pypi.org/simple/
 BIN       := .build/release/wheelhouse
 TEST_VENV := .venv-test
 
-.PHONY: all deps build release run test unit e2e clean
+.PHONY: all deps build release run test unit e2e bench bench-smoke clean
 
 all: release
 
@@ -34,5 +34,14 @@ e2e: release
 	@scripts/test-env.sh $(TEST_VENV)
 	WHEELHOUSE_BIN=$(abspath $(BIN)) $(TEST_VENV)/bin/pytest -q tests/e2e
 
+# Benchmarks against nginx and devpi (minutes; not part of make test). See docs/performance.md.
+bench: release
+	@bench/setup.sh full
+	python3 bench/bench.py
+
+bench-smoke: release
+	@bench/setup.sh smoke
+	python3 bench/bench.py --smoke
+
 clean:
-	rm -rf .build $(TEST_VENV)
+	rm -rf .build $(TEST_VENV) .venv-bench

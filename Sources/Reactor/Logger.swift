@@ -27,6 +27,16 @@ public final class Logger {
 
     public func log(_ level: Level, _ event: String, _ fields: KeyValuePairs<String, String> = [:]) {
         guard level >= minimumLevel else { return }
+        write(level, event, fields)
+    }
+
+    /// Start-up and shutdown lines: always written, whatever the level filter,
+    /// so tools (and people) can see the server come and go.
+    public func lifecycle(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) {
+        write(.info, event, fields)
+    }
+
+    private func write(_ level: Level, _ event: String, _ fields: KeyValuePairs<String, String>) {
         var line = "\(Logger.timestamp()) level=\(level.name) event=\(event)"
         for (key, value) in fields {
             line += " \(key)=\(Logger.quoted(value))"

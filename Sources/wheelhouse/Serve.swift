@@ -58,11 +58,11 @@ struct Serve: ParsableCommand {
             let server = Server(loop: loop, listener: listener, responder: proxy, logger: logger)
             try server.start()
             let signals = try SignalWatcher(loop: loop) { signal in
-                logger.info("shutdown", ["signal": String(signal)])
+                logger.lifecycle("shutdown", ["signal": String(signal)])
                 server.stop()
                 loop.stop()
             }
-            logger.info("listening", ["host": host, "port": String(try Socket.localPort(listener)),
+            logger.lifecycle("listening", ["host": host, "port": String(try Socket.localPort(listener)),
                                       "data_dir": dataDir, "upstream": config.upstream,
                                       "cached_files": String(proxy.cachedFileCount)])
             try loop.run()

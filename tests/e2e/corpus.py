@@ -89,9 +89,13 @@ def build_sdist(name, version):
     return f"{base}.tar.gz", buf.getvalue()
 
 
-def build(directory, big_wheel_mb=0):
+def build(directory, big_wheel_mb=0, many_files=0):
     """Writes the corpus into `directory` and returns its index:
-    {normalized project: [{"filename", "sha256", "size", "requires-python", "yanked", "version"}]}"""
+    {normalized project: [{"filename", "sha256", "size", "requires-python", "yanked", "version"}]}
+
+    `big_wheel_mb` adds project "bigpkg" with one wheel of that size; `many_files`
+    adds project "manyfiles" whose page lists that many files (pages only: the
+    files themselves are not written)."""
     os.makedirs(directory, exist_ok=True)
     index = {}
     projects = list(PROJECTS)
@@ -108,6 +112,13 @@ def build(directory, big_wheel_mb=0):
                 "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
                 "requires-python": rp, "yanked": yanked,
             })
+    for i in range(many_files):
+        version = f"{i // 10}.{i % 10}"
+        filename = f"manyfiles-{version}.tar.gz"
+        index.setdefault("manyfiles", []).append({
+            "filename": filename, "version": version, "sha256": hashlib.sha256(filename.encode()).hexdigest(),
+            "size": 1000 + i, "requires-python": ">=3.8", "yanked": None,
+        })
     with open(os.path.join(directory, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
     return index

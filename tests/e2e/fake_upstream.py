@@ -63,7 +63,8 @@ class Handler(BaseHTTPRequestHandler):
                 "meta": {"api-version": "1.1"}, "name": project,
                 "versions": sorted({f["version"] for f in files}),
                 "files": [{
-                    "filename": f["filename"], "url": f"{host}/files/{f['filename']}",
+                    "filename": f["filename"],
+                    "url": f"../../files/{f['filename']}" if self.state.args.relative else f"{host}/files/{f['filename']}",
                     "hashes": {"sha256": f["sha256"]}, "size": f["size"],
                     "upload-time": "2024-01-02T03:04:05.000000Z",
                     **({"requires-python": f["requires-python"]} if f["requires-python"] else {}),
@@ -116,7 +117,8 @@ def main():
     p.add_argument("--mode", choices=["json", "html"], default="json")
     p.add_argument("--corrupt", action="append", default=[])
     p.add_argument("--latency-ms", type=int, default=0)
-    p.add_argument("--rate-kbps", type=int, default=0)
+    p.add_argument("--rate-kbps", type=int, default=0, help="per-connection bandwidth cap")
+    p.add_argument("--relative", action="store_true", help="relative file URLs in JSON pages too")
     args = p.parse_args()
     Handler.state = State(args)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
