@@ -19,8 +19,10 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The Swift runtime is linked statically: smaller RSS, and the binary runs
+# wherever libcurl and zlib are installed (see Dockerfile).
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 run: release
 	$(BIN) serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --upstream $(UPSTREAM)

@@ -254,12 +254,13 @@ def main():
     p.add_argument("--smoke", action="store_true", help="a few seconds: tiny corpus, short runs, no devpi")
     p.add_argument("--duration", type=int, default=None, help="seconds per wrk run")
     p.add_argument("--no-devpi", action="store_true")
+    p.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "wheelhouse"))
     p.add_argument("--devpi-venv", default=os.path.join(ROOT, ".venv-bench"))
     args = p.parse_args()
 
     ctx = Context()
     ctx.work = tempfile.mkdtemp(prefix="wheelhouse-bench-")
-    ctx.binary = os.path.join(ROOT, ".build", "release", "wheelhouse")
+    ctx.binary = args.binary
     ctx.smoke = args.smoke
     ctx.duration = args.duration or (1 if args.smoke else 5)
     ctx.connections = [1, 10] if args.smoke else [1, 10, 100]

@@ -14,9 +14,11 @@ final class Connection: IOHandler {
     }
 
     struct Outgoing {
-        /// Head plus any in-memory body, sent together so small responses take one write.
-        var buffer: [UInt8]
-        var bufferSent = 0
+        var head: [UInt8]
+        /// An in-memory body, sent with the head in one sendmsg.
+        var bytes: [UInt8]
+        /// Bytes of head + bytes already sent.
+        var sent = 0
         var body: BodySource
         let keepAlive: Bool
         let log: AccessLog
@@ -153,12 +155,12 @@ final class Connection: IOHandler {
         head += "Content-Length: \(response.body.length)\r\n"
         head += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
 
-        var buffer = Array(head.utf8)
+        var bytes: [UInt8] = []
         var body = BodySource.none
         if !isHead {
             switch response.body {
             case .empty: break
-            case .bytes(let bytes): buffer += bytes
+            case .bytes(let b): bytes = b
             case .file(let fd, let offset, let length): body = .file(fd, offset: offset, end: offset + length)
             case .growing(let g): body = .growing(g, offset: 0)
             }
@@ -166,7 +168,7 @@ final class Connection: IOHandler {
         let log = AccessLog(requestID: exchange.requestID, method: exchange.request.method, target: exchange.request.target,
                             status: response.status, bodyLength: isHead ? 0 : response.body.length,
                             cache: response.cacheResult, started: requestStarted)
-        state = .writing(Outgoing(buffer: buffer, body: body, keepAlive: keepAlive, log: log))
+        state = .writing(Outgoing(head: Array(head.utf8), bytes: bytes, body: body, keepAlive: keepAlive, log: log))
         flush()
     }
 
@@ -175,10 +177,15 @@ final class Connection: IOHandler {
     private func flush() {
         guard case .writing(var out) = state else { return }
         do {
-            while out.bufferSent < out.buffer.count {
-                let r = try out.buffer.withUnsafeBytes { try Socket.write(socket, UnsafeRawBufferPointer(rebasing: $0[out.bufferSent...])) }
+            while out.sent < out.head.count + out.bytes.count {
+                let headSent = min(out.sent, out.head.count), bytesSent = out.sent - headSent
+                let r = try out.head.withUnsafeBytes { h in
+                    try out.bytes.withUnsafeBytes { b in
+                        try Socket.write(socket, UnsafeRawBufferPointer(rebasing: h[headSent...]), UnsafeRawBufferPointer(rebasing: b[bytesSent...]))
+                    }
+                }
                 guard case .done(let n) = r else { state = .writing(out); return setInterest(.writable) }
-                out.bufferSent += n
+                out.sent += n
                 lastActivity = EventLoop.now()
             }
             switch out.body {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Reactor
 
 /// The cache on disk. Layout under the data directory:
@@ -67,8 +67,8 @@ public final class CacheStore {
     /// A new, empty, private temp file for a download.
     public func createTemp() throws -> TempFile {
         tempCounter += 1
-        let path = "\(root)/tmp/\(getpid())-\(tempCounter)-\(UInt32.random(in: 0...UInt32.max)).part"
-        return TempFile(fd: try Files.open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o644), path: path)
+        let path = "\(root)/tmp/\(tempCounter)-\(UInt64.random(in: 0...UInt64.max)).part"
+        return TempFile(fd: try Files.createNew(path), path: path)
     }
 
     /// Moves a complete, verified temp file to its place in the cache.
@@ -83,7 +83,7 @@ public final class CacheStore {
 
     /// Opens a cached file for sending; nil when it is gone.
     public func open(_ key: FileKey) -> (FileDescriptor, Int)? {
-        guard let fd = try? Files.open(path(of: key), flags: O_RDONLY), let size = try? Files.size(fd) else { return nil }
+        guard let fd = try? Files.openForReading(path(of: key)), let size = try? Files.size(fd) else { return nil }
         return (fd, size)
     }
 }

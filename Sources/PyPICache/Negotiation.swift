@@ -52,10 +52,12 @@ public enum PageFormat: Sendable, Equatable {
 }
 
 extension StringProtocol {
+    /// Trims the given characters (compared as Unicode scalars, so "\r\n" is two) from both ends.
     func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
+        let scalars = Substring(self).unicodeScalars
+        let drop = Set(set.unicodeScalars)
+        guard let first = scalars.firstIndex(where: { !drop.contains($0) }),
+              let last = scalars.lastIndex(where: { !drop.contains($0) }) else { return "" }
+        return String(scalars[first...last])
     }
 }

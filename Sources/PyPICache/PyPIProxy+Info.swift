@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HTTPServer
 
 /// The human- and monitor-facing pages: `/`, `/+status`, and the project list.

@@ -9,21 +9,21 @@ extension PyPIProxy {
         }
         let cached = index.page(name, load: store.loadPage)
         if let cached, PyPIProxy.now() - cached.fetchedAt < config.indexTTLSeconds {
-            return exchange.send(pageResponse(cached, format: format, alias: alias, cache: "HIT"))
+            return exchange.send(pageResponse(cached, name: name, format: format, alias: alias, cache: "HIT"))
         }
         fetchPage(name, revalidating: cached) { [self] outcome in
             switch outcome {
             case .fetched(let page):
-                exchange.send(pageResponse(page, format: format, alias: alias, cache: "MISS"))
+                exchange.send(pageResponse(page, name: name, format: format, alias: alias, cache: "MISS"))
             case .notModified:
                 let page = index.page(name, load: store.loadPage) ?? ProjectPage(name: name.normalized, files: [])
-                exchange.send(pageResponse(page, format: format, alias: alias, cache: "HIT"))
+                exchange.send(pageResponse(page, name: name, format: format, alias: alias, cache: "HIT"))
             case .notFound:
                 exchange.send(.error(404, "project \(name) not found upstream"))
             case .failed(let reason, let timedOut):
                 if let stale = index.page(name, load: store.loadPage) {
                     logger.warning("serving_stale_page", ["project": name.normalized, "error": reason])
-                    exchange.send(pageResponse(stale, format: format, alias: alias, cache: "STALE"))
+                    exchange.send(pageResponse(stale, name: name, format: format, alias: alias, cache: "STALE"))
                 } else {
                     exchange.send(.error(timedOut ? 504 : 502, "upstream failed for \(name): \(reason)"))
                 }
@@ -67,15 +67,17 @@ extension PyPIProxy {
 
     private func remember(_ page: ProjectPage, as name: ProjectName) {
         index.remember(page, as: name)
+        rendered.invalidate(name)
         do { try store.savePage(page, as: name) } catch {
             logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
         }
     }
 
-    func pageResponse(_ page: ProjectPage, format: PageFormat, alias: Bool, cache: String) -> Response {
-        // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-        let prefix = alias ? "../../root/pypi/+f/" : "../../+f/"
-        let body = PageRenderer.render(page, as: format, filesPrefix: prefix)
+    func pageResponse(_ page: ProjectPage, name: ProjectName, format: PageFormat, alias: Bool, cache: String) -> Response {
+        let body = rendered.body(.init(project: name, format: format, alias: alias)) {
+            // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
+            PageRenderer.render(page, as: format, filesPrefix: alias ? "../../root/pypi/+f/" : "../../+f/")
+        }
         return Response(status: 200, headers: [
             ("Content-Type", format.contentType),
             ("Vary", "Accept"),

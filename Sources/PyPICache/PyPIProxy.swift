@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HTTPServer
 import Reactor
 import Upstream
@@ -20,6 +20,7 @@ public final class PyPIProxy: HTTPResponder {
     let logger: Logger
     var pageFetches: [ProjectName: PageFetch] = [:]
     var fileFetches: [FileKey: FileFetch] = [:]
+    let rendered = RenderedPages()
     let started = Date()
 
     public init(config: ProxyConfig, loop: EventLoop, logger: Logger) throws {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Reads an upstream project page: PEP 691 JSON, or PEP 503 HTML from indexes
 /// that only speak that (private indexes, devpi, static mirrors). Relative
@@ -17,27 +17,67 @@ public enum UpstreamPageParser {
     // MARK: - PEP 691 JSON
 
     public static func parseJSON(_ body: [UInt8], baseURL: String, project: ProjectName) throws -> ProjectPage {
-        guard let root = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              let files = root["files"] as? [[String: Any]]
-        else { throw Failure(description: "upstream JSON page is not a PEP 691 project page") }
+        let root: JSONPage
+        do { root = try JSONDecoder().decode(JSONPage.self, from: Data(body)) } catch {
+            throw Failure(description: "upstream JSON page is not a PEP 691 project page")
+        }
         var out: [DistributionFile] = []
-        out.reserveCapacity(files.count)
-        for f in files {
-            guard let filename = f["filename"] as? String, let rawURL = f["url"] as? String,
-                  let (url, fragmentHash) = resolve(rawURL, against: baseURL)
-            else { continue }
-            let hashes = f["hashes"] as? [String: Any]
-            var yanked: String?
-            if let reason = f["yanked"] as? String { yanked = reason } else if (f["yanked"] as? Bool) == true { yanked = "" }
+        out.reserveCapacity(root.files.count)
+        for f in root.files {
+            guard let filename = f.filename, let rawURL = f.url, let (url, fragmentHash) = resolve(rawURL, against: baseURL) else { continue }
             out.append(DistributionFile(
                 filename: filename, url: url,
-                sha256: ((hashes?["sha256"] as? String) ?? fragmentHash)?.lowercased(),
-                requiresPython: f["requires-python"] as? String,
-                yanked: yanked,
-                size: (f["size"] as? NSNumber)?.intValue,
-                uploadTime: f["upload-time"] as? String))
+                sha256: (f.hashes?["sha256"] ?? fragmentHash)?.lowercased(),
+                requiresPython: f.requiresPython, yanked: f.yanked, size: f.size, uploadTime: f.uploadTime))
         }
-        return ProjectPage(name: project.normalized, files: out, versions: root["versions"] as? [String])
+        return ProjectPage(name: project.normalized, files: out, versions: root.versions)
+    }
+
+    /// PEP 691 as upstream sends it. Every per-file field is read leniently: one
+    /// odd entry (a null, a number where a string belongs) must not lose the page.
+    private struct JSONPage: Decodable {
+        let files: [JSONFile]
+        let versions: [String]?
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            files = try c.decode([JSONFile].self, forKey: .files)
+            versions = try? c.decodeIfPresent([String].self, forKey: .versions)
+        }
+
+        private enum Key: String, CodingKey { case files, versions }
+    }
+
+    private struct JSONFile: Decodable {
+        let filename: String?
+        let url: String?
+        let hashes: [String: String]?
+        let requiresPython: String?
+        /// nil: not yanked; "": yanked without a reason.
+        let yanked: String?
+        let size: Int?
+        let uploadTime: String?
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            filename = try? c.decodeIfPresent(String.self, forKey: .filename)
+            url = try? c.decodeIfPresent(String.self, forKey: .url)
+            hashes = try? c.decodeIfPresent([String: String].self, forKey: .hashes)
+            requiresPython = try? c.decodeIfPresent(String.self, forKey: .requiresPython)
+            if let reason = try? c.decodeIfPresent(String.self, forKey: .yanked) {
+                yanked = reason
+            } else {
+                yanked = (try? c.decodeIfPresent(Bool.self, forKey: .yanked)) == true ? "" : nil
+            }
+            size = try? c.decodeIfPresent(Int.self, forKey: .size)
+            uploadTime = try? c.decodeIfPresent(String.self, forKey: .uploadTime)
+        }
+
+        private enum Key: String, CodingKey {
+            case filename, url, hashes, yanked, size
+            case requiresPython = "requires-python"
+            case uploadTime = "upload-time"
+        }
     }
 
     // MARK: - PEP 503 HTML
@@ -46,7 +86,7 @@ public enum UpstreamPageParser {
         var files: [DistributionFile] = []
         for anchor in HTMLAnchorScanner.anchors(in: html) {
             guard let href = anchor.attributes["href"], let (url, fragmentHash) = resolve(href, against: baseURL) else { continue }
-            var filename = anchor.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            var filename = anchor.text.trimmingCharacters(in: " \t\r\n")
             if filename.isEmpty { filename = String(url.split(separator: "/").last ?? "") }
             files.append(DistributionFile(
                 filename: filename, url: url, sha256: fragmentHash?.lowercased(),

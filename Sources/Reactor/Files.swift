@@ -8,6 +8,15 @@ public enum Files {
         return FileDescriptor(adopting: fd)
     }
 
+    /// Creates a new file for writing and reading; fails if the path exists.
+    public static func createNew(_ path: String) throws -> FileDescriptor {
+        try open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o644)
+    }
+
+    public static func openForReading(_ path: String) throws -> FileDescriptor {
+        try open(path, flags: O_RDONLY)
+    }
+
     /// Writes every byte (regular files do not return EAGAIN).
     public static func writeAll(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer) throws {
         var done = 0

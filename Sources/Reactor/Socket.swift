@@ -83,6 +83,21 @@ public enum Socket {
         try syscall("send") { send(fd.raw, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// Sends two buffers with one syscall (a response head and its small body),
+    /// so a small response leaves in one segment.
+    public static func write(_ fd: FileDescriptor, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws -> IOResult<Int> {
+        var iov = [
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count),
+        ]
+        return try iov.withUnsafeMutableBufferPointer { vectors in
+            var message = msghdr()
+            message.msg_iov = vectors.baseAddress
+            message.msg_iovlen = vectors.count
+            return try syscall("sendmsg") { sendmsg(fd.raw, &message, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     /// Copies file bytes to the socket in the kernel. `offset` advances by the bytes sent.
     public static func sendfile(_ socket: FileDescriptor, from file: FileDescriptor, offset: inout Int, count: Int) throws -> IOResult<Int> {
         var off = off_t(offset)
