@@ -5,6 +5,7 @@ simple index on 127.0.0.1 and counts every request it receives.
                              [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
 
 Prints "READY <port>" once listening. GET /_stats returns the request counts.
+GET /_control?knob=value changes a fault knob at run time (see Faults).
 """
 import argparse
 import hashlib
@@ -14,12 +15,26 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Faults:
+    """Misbehaviours a test can switch on while the server runs."""
+    def __init__(self):
+        self.page_status = 0      # answer project pages with this status (e.g. 503)
+        self.file_status = 0      # answer files with this status
+        self.truncate = 0         # files: declare the full length, send half, close
+        self.stall = 0            # files: send half, then send nothing for this many seconds
+        self.redirect_files = 0   # files: 302 to /real/<filename> first
+        self.latency_ms = 0       # extra latency per request
 
 
 class State:
     def __init__(self, args):
         self.args = args
+        self.faults = Faults()
+        self.faults.latency_ms = args.latency_ms
         with open(os.path.join(args.corpus, "index.json")) as f:
             self.index = json.load(f)
         self.lock = threading.Lock()
@@ -43,15 +58,39 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_stats":
             with s.lock:
                 return self._send(200, "application/json", json.dumps({"counts": s.counts}).encode())
+        if path == "/_control":
+            for knob, value in urllib.parse.parse_qsl(self.path.split("?", 1)[1]):
+                setattr(s.faults, knob, int(value))
+            return self._send(200, "text/plain", b"ok\n")
         s.count(path)
-        if s.args.latency_ms:
-            time.sleep(s.args.latency_ms / 1000)
+        if s.faults.latency_ms:
+            time.sleep(s.faults.latency_ms / 1000)
         parts = path.strip("/").split("/")
+        if parts == ["simple"]:
+            return self._project_list()
         if len(parts) == 2 and parts[0] == "simple":
+            if s.faults.page_status:
+                return self._send(s.faults.page_status, "text/plain", b"failing on purpose\n")
             return self._page(parts[1])
-        if len(parts) == 2 and parts[0] == "files":
+        if len(parts) == 2 and parts[0] in ("files", "real"):
+            if s.faults.file_status:
+                return self._send(s.faults.file_status, "text/plain", b"failing on purpose\n")
+            if parts[0] == "files" and s.faults.redirect_files:
+                self.send_response(302)
+                self.send_header("Location", f"/real/{parts[1]}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             return self._file(parts[1])
         self._send(404, "text/plain", b"not found\n")
+
+    def _project_list(self):
+        names = sorted(self.state.index)
+        if "json" in self.headers.get("Accept", ""):
+            body = {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]}
+            return self._send(200, "application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
+        links = "".join(f'<a href="{n}/">{n}</a>\n' for n in names)
+        self._send(200, "text/html", f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode())
 
     def _page(self, project):
         files = self.state.index.get(project)
@@ -71,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
                     **({"yanked": f["yanked"]} if f["yanked"] else {}),
                 } for f in files],
             }
-            return self._send(200, "application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
+            return self._send_page("application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
         links = []
         for f in files:
             attrs = f'href="../../files/{f["filename"]}#sha256={f["sha256"]}"'
@@ -81,7 +120,24 @@ class Handler(BaseHTTPRequestHandler):
                 attrs += f' data-yanked="{html.escape(f["yanked"])}"'
             links.append(f"<a {attrs}>{f['filename']}</a><br/>")
         page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"
-        self._send(200, "text/html", page.encode())
+        self._send_page("text/html", page.encode())
+
+    def _send_page(self, ctype, body):
+        """Pages carry an ETag and honour If-None-Match, as PyPI's do."""
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self.state.count("304")
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _file(self, filename):
         path = os.path.join(self.state.args.corpus, filename)
@@ -95,6 +151,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        faults = self.state.faults
+        if faults.truncate or faults.stall:
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            if faults.stall:
+                time.sleep(faults.stall)
+            self.close_connection = True
+            return
         rate = self.state.args.rate_kbps * 1024
         chunk = 64 * 1024
         for i in range(0, len(data), chunk):
