@@ -57,7 +57,9 @@ final class Connection: IOHandler {
 
     var fd: Int32 { socket.raw }
     var isOpen: Bool { if case .closed = state { false } else { true } }
+    /// Between requests on a keep-alive connection: nothing received, nothing owed.
     var isIdle: Bool { if case .readingHead = state { inbound.isEmpty } else { false } }
+    var isReadingHead: Bool { if case .readingHead = state { true } else { false } }
 
     func start() throws {
         try server.loop.register(fd: socket.raw, interest: .readable, handler: self)
@@ -145,7 +147,7 @@ final class Connection: IOHandler {
 
     func send(_ response: Response, for exchange: Exchange) {
         guard case .awaitingResponse(let current) = state, current === exchange else { return }
-        write(response, for: exchange, keepAlive: exchange.request.keepAlive)
+        write(response, for: exchange, keepAlive: exchange.request.keepAlive && !server.draining)
     }
 
     private func write(_ response: Response, for exchange: Exchange, keepAlive: Bool) {

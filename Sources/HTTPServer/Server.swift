@@ -23,6 +23,10 @@ public final class Server: IOHandler {
     private var connections: [ObjectIdentifier: Connection] = [:]
     private var requestCounter: UInt64 = 0
     private var sweepTimer: TimerID?
+    /// Set by `shutdown`: no new connections, no keep-alive, and `drained` is
+    /// called once the last connection has closed.
+    private(set) var draining = false
+    private var drained: (() -> Void)?
     /// One read buffer for every connection: the loop is single-threaded.
     var scratch = [UInt8](repeating: 0, count: 64 * 1024)
 
@@ -43,10 +47,38 @@ public final class Server: IOHandler {
 
     /// Stops accepting; open connections are closed.
     public func stop() {
-        loop.deregister(fd: listener.raw)
-        listener.close()
+        stopAccepting()
         if let t = sweepTimer { loop.cancel(t) }
         for c in Array(connections.values) { c.close(reason: "shutdown") }
+    }
+
+    /// Graceful shutdown: stop accepting, close idle connections, let responses in
+    /// progress finish for up to `graceMS`, then close the rest. `done` runs once,
+    /// when no connection is left.
+    public func shutdown(graceMS: Int, done: @escaping () -> Void) {
+        guard !draining else { return }
+        draining = true
+        drained = done
+        stopAccepting()
+        for c in Array(connections.values) where c.isReadingHead { c.close(reason: "shutdown") }
+        loop.schedule(afterMilliseconds: graceMS) { [weak self] in
+            guard let self else { return }
+            for c in Array(connections.values) { c.close(reason: "shutdown grace period over") }
+        }
+        checkDrained()
+    }
+
+    private func stopAccepting() {
+        guard listener.isOpen else { return }
+        loop.deregister(fd: listener.raw)
+        listener.close()
+    }
+
+    private func checkDrained() {
+        guard draining, connections.isEmpty, let done = drained else { return }
+        drained = nil
+        if let t = sweepTimer { loop.cancel(t) }
+        done()
     }
 
     public func handleIO(fd _: Int32, event _: IOEvent) {
@@ -59,6 +91,14 @@ public final class Server: IOHandler {
                 return
             }
             guard case .done(let (socket, client)) = accepted else { return }
+            if connections.count >= limits.maxConnections {
+                // Full: make room by closing the connection idle the longest (as nginx
+                // reuses keep-alive connections), so a flood of idle connections cannot
+                // lock out clients with real requests.
+                if let idlest = connections.values.filter(\.isIdle).min(by: { $0.lastActivity < $1.lastActivity }) {
+                    idlest.close(reason: "connection limit: closing the idlest")
+                }
+            }
             if connections.count >= limits.maxConnections {
                 // Refuse politely rather than let the queue grow: one short write, then close.
                 let refusal = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
@@ -78,6 +118,7 @@ public final class Server: IOHandler {
 
     func connectionDidClose(_ connection: Connection) {
         connections.removeValue(forKey: ObjectIdentifier(connection))
+        checkDrained()
     }
 
     func nextRequestID() -> UInt64 {

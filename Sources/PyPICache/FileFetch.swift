@@ -117,6 +117,14 @@ final class FileFetch: TransferDelegate {
         waiting.removeAll()
     }
 
+    /// The transfer was cancelled (shutdown): cut followers short, answer waiters.
+    func abandon() {
+        if case .streaming(let file) = state { file.fail() }
+        state = .finished
+        for exchange in waiting { answer(exchange, .failed(status: 503, reason: "server shutting down")) }
+        waiting.removeAll()
+    }
+
     /// The byte count on success; otherwise why the file must not be kept.
     private func verify(_ error: TransferError?) -> Result<Int, FetchFailure> {
         if let writeError { return .failure(FetchFailure(status: 502, reason: writeError)) }

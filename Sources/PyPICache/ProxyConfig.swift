@@ -7,9 +7,13 @@ public struct ProxyConfig: Sendable {
     public var indexTTLSeconds: Double = 1800
     public var connectTimeoutMS = 5_000
     /// Whole-request limit for upstream pages.
-    public var pageTimeoutMS = 15_000
+    public var pageTimeoutMS = 10_000
     /// A file download that receives nothing for this long is abandoned.
     public var stallTimeoutSeconds = 30
+    /// How long an upstream 404 for a project is remembered.
+    public var notFoundTTLSeconds: Double = 60
+    /// Never contact upstream: serve what is cached, list only cached files.
+    public var offline = false
 
     public init(dataDirectory: String, upstream: String) {
         self.dataDirectory = dataDirectory

@@ -11,6 +11,7 @@ extension PyPIProxy {
             // Removed from disk behind our back: forget it and fetch again.
             index.removeCached(key)
         }
+        if config.offline { return exchange.send(.error(404, "offline mode: \(key.filename) is not cached")) }
         if let running = fileFetches[key] { return running.join(exchange) }
         if let known = index.known(key) { return startFileFetch(key, source: known.file, first: exchange) }
 
@@ -19,17 +20,22 @@ extension PyPIProxy {
         guard let project = ProjectName.guess(fromFilename: key.filename) else {
             return exchange.send(.error(404, "\(key.filename) is not listed by any known project page"))
         }
-        let lookAgain = { [self] in
+        let lookAgain = { [self] (failure: (status: Int, reason: String)?) in
             if let running = fileFetches[key] { return running.join(exchange) }
-            guard let known = index.known(key) else {
-                return exchange.send(.error(404, "\(key.filename) is not listed on the \(project) page"))
-            }
-            startFileFetch(key, source: known.file, first: exchange)
+            if let known = index.known(key) { return startFileFetch(key, source: known.file, first: exchange) }
+            if let failure { return exchange.send(.error(failure.status, failure.reason)) }
+            exchange.send(.error(404, "\(key.filename) is not listed on the \(project) page"))
         }
         if let page = index.page(project, load: store.loadPage), PyPIProxy.now() - page.fetchedAt < config.indexTTLSeconds {
-            return lookAgain()
+            return lookAgain(nil)
         }
-        fetchPage(project, revalidating: index.page(project, load: store.loadPage)) { _ in lookAgain() }
+        fetchPage(project, revalidating: index.page(project, load: store.loadPage)) { outcome in
+            if case .failed(let reason, let timedOut) = outcome {
+                lookAgain((timedOut ? 504 : 502, "upstream failed for \(project): \(reason)"))
+            } else {
+                lookAgain(nil)
+            }
+        }
     }
 
     private func startFileFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange) {

@@ -8,8 +8,14 @@ extension PyPIProxy {
             return exchange.send(.error(406, "no acceptable page format (JSON and HTML are offered)"))
         }
         let cached = index.page(name, load: store.loadPage)
-        if let cached, PyPIProxy.now() - cached.fetchedAt < config.indexTTLSeconds {
+        if let cached, config.offline || PyPIProxy.now() - cached.fetchedAt < config.indexTTLSeconds {
             return exchange.send(pageResponse(cached, name: name, format: format, alias: alias, cache: "HIT"))
+        }
+        if config.offline {
+            return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
+        }
+        if let until = notFoundUntil[name], PyPIProxy.now() < until {
+            return exchange.send(.error(404, "project \(name) not found upstream (cached answer)"))
         }
         fetchPage(name, revalidating: cached) { [self] outcome in
             switch outcome {
@@ -55,7 +61,9 @@ extension PyPIProxy {
                     page.fetchedAt = PyPIProxy.now()
                     remember(page, as: name)
                 }
-            case .notFound, .failed:
+            case .notFound:
+                notFoundUntil[name] = PyPIProxy.now() + config.notFoundTTLSeconds
+            case .failed:
                 break
             }
             logger.info("upstream_page", ["project": name.normalized, "result": "\(outcome.summary)"])
@@ -75,8 +83,11 @@ extension PyPIProxy {
 
     func pageResponse(_ page: ProjectPage, name: ProjectName, format: PageFormat, alias: Bool, cache: String) -> Response {
         let body = rendered.body(.init(project: name, format: format, alias: alias)) {
+            var shown = page
+            // Offline, a page lists only what can be served: the cached files.
+            if config.offline { shown.files = page.files.filter { $0.key.map { index.size(of: $0) != nil } ?? false } }
             // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-            PageRenderer.render(page, as: format, filesPrefix: alias ? "../../root/pypi/+f/" : "../../+f/")
+            return PageRenderer.render(shown, as: format, filesPrefix: alias ? "../../root/pypi/+f/" : "../../+f/")
         }
         return Response(status: 200, headers: [
             ("Content-Type", format.contentType),

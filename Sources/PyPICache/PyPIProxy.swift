@@ -21,6 +21,8 @@ public final class PyPIProxy: HTTPResponder {
     var pageFetches: [ProjectName: PageFetch] = [:]
     var fileFetches: [FileKey: FileFetch] = [:]
     let rendered = RenderedPages()
+    /// Projects upstream said do not exist, until when (negative cache).
+    var notFoundUntil: [ProjectName: Double] = [:]
     let started = Date()
 
     public init(config: ProxyConfig, loop: EventLoop, logger: Logger) throws {
@@ -58,4 +60,17 @@ public final class PyPIProxy: HTTPResponder {
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
+
+    /// Abandons every upstream transfer and deletes its temp file, so a shutdown
+    /// leaves no partial file behind. Clients still following a download are cut short.
+    public func shutdown() {
+        for fetch in Array(fileFetches.values) {
+            curl.cancel(fetch.transfer)
+            fetch.abandon()
+            store.discard(fetch.tempFile)
+        }
+        fileFetches.removeAll()
+        for fetch in Array(pageFetches.values) { curl.cancel(fetch.transfer) }
+        pageFetches.removeAll()
+    }
 }

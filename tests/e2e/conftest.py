@@ -2,7 +2,7 @@ import os
 import pytest
 
 import corpus as corpus_module
-from harness import FakeUpstream, Venv, Wheelhouse
+from harness import FakeUpstream, Venv, Wheelhouse, fd_count, wait_until
 
 BINARY = os.environ.get("WHEELHOUSE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", ".build", "release", "wheelhouse")
@@ -11,7 +11,7 @@ BINARY = os.environ.get("WHEELHOUSE_BIN") or os.path.join(
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("corpus"))
-    return directory, corpus_module.build(directory)
+    return directory, corpus_module.build(directory, big_wheel_mb=20)
 
 
 @pytest.fixture
@@ -40,6 +40,21 @@ def start_wheelhouse(tmp_path):
     yield start
     for wh in started:
         wh.stop()
+
+
+@pytest.fixture
+def fd_baseline():
+    """Asserts at the end of a test that a server's fd count is back to what it was."""
+    checks = []
+
+    def watch(server, upstream=None):
+        ports = (upstream.port,) if upstream else ()
+        checks.append((server, ports, fd_count(server.pid, ports)))
+    yield watch
+    for server, ports, before in checks:
+        if server.proc.poll() is None:
+            assert wait_until(lambda: fd_count(server.pid, ports) <= before, timeout=15), \
+                f"fd leak: {fd_count(server.pid, ports)} open, {before} at start"
 
 
 @pytest.fixture(scope="session")

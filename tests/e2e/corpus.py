@@ -47,8 +47,7 @@ def _record_hash(data):
 
 
 def _padding(name, version, size):
-    rng = random.Random(f"{name}-{version}")
-    return bytes(rng.getrandbits(8) for _ in range(size)) if size else b""
+    return random.Random(f"{name}-{version}").randbytes(size)
 
 
 def build_wheel(name, version, requires, requires_python, padding):

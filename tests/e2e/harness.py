@@ -88,6 +88,77 @@ class Wheelhouse(Server):
         self.index_url = f"{self.url}/root/pypi/+simple/"
 
 
+def fd_count(pid, ignore_peer_ports=()):
+    """Open fds of a process, not counting sockets connected to `ignore_peer_ports`
+    (libcurl keeps upstream connections alive for reuse: that is not a leak)."""
+    ignored = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) in ignore_peer_ports:
+                    ignored.add(fields[9])
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", link)
+        if m and m.group(1) in ignored:
+            continue
+        count += 1
+    return count
+
+
+def wait_until(predicate, timeout=10, interval=0.02):
+    """Polls `predicate` until true or `timeout` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def file_url(base, entry):
+    """wheelhouse's +f URL for a corpus entry."""
+    h = entry["sha256"]
+    return f"{base}/root/pypi/+f/{h[:3]}/{h[3:16]}/{entry['filename']}"
+
+
+def raw_get(port, path, timeout=30, read_delay=0.0, max_bytes=None):
+    """A GET on a plain socket: (status line, headers bytes, body bytes, seconds).
+    Reads until the server closes or Content-Length is reached; `read_delay` makes a slow reader."""
+    import socket
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536 if read_delay else 1 << 20)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = bytearray()
+        head_end = -1
+        length = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk  # bytearray: amortised, not quadratic
+            if head_end < 0 and b"\r\n\r\n" in data:
+                head_end = data.index(b"\r\n\r\n") + 4
+                m = re.search(rb"Content-Length: (\d+)", bytes(data[:head_end]))
+                length = int(m.group(1)) if m else -1
+            if length is not None and length >= 0 and len(data) - head_end >= length:
+                break
+            if max_bytes and len(data) >= max_bytes:
+                break
+            if read_delay:
+                time.sleep(read_delay)
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0]
+    return status, head, body, time.monotonic() - started
+
+
 def http_get(url, headers=None, timeout=30):
     """(status, headers, body) without raising on 4xx/5xx, and without following redirects."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):
