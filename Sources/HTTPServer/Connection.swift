@@ -44,6 +44,8 @@ final class Connection: IOHandler {
     let client: String
     private unowned let server: Server
     private(set) var state: State = .readingHead
+    /// What epoll is told to watch; changed only when it must (each change is a syscall).
+    private var interest: IOInterest = .readable
     private var inbound: [UInt8] = []
     /// Monotonic time of the last progress, for the server's timeout sweep.
     private(set) var lastActivity: UInt64 = EventLoop.now()
@@ -122,11 +124,13 @@ final class Connection: IOHandler {
             if requestStarted == 0 { requestStarted = EventLoop.now() }
             let exchange = Exchange(request: request, requestID: server.nextRequestID(), client: client, connection: self)
             state = .awaitingResponse(exchange)
-            setInterest(.none)
             if let refusal = refusal(of: request) {
                 return write(refusal, for: exchange, keepAlive: false)
             }
             server.responder.respond(to: exchange)
+            // Most responses are written before respond() returns; only a response that
+            // waits (for upstream) stops read events, so the common case costs no epoll_ctl.
+            if case .awaitingResponse(let pending) = state, pending === exchange { setInterest(.none) }
         }
     }
 
@@ -240,8 +244,14 @@ final class Connection: IOHandler {
         if !inbound.isEmpty { parseNext() }
     }
 
-    private func setInterest(_ interest: IOInterest) {
-        do { try server.loop.setInterest(fd: socket.raw, interest) } catch { close(reason: "epoll failed") }
+    private func setInterest(_ wanted: IOInterest) {
+        guard wanted != interest, isOpen else { return }
+        do {
+            try server.loop.setInterest(fd: socket.raw, wanted)
+            interest = wanted
+        } catch {
+            close(reason: "epoll failed")
+        }
     }
 
     func close(reason: String?) {

@@ -13,6 +13,7 @@ import Reactor
 public final class CacheStore {
     public let root: String
     private var tempCounter = 0
+    private let openFiles = OpenFileCache(capacity: 256)
 
     public init(root: String) throws {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
@@ -81,10 +82,40 @@ public final class CacheStore {
         Files.remove(temp.path)
     }
 
-    /// Opens a cached file for sending; nil when it is gone.
+    /// Opens a cached file for sending; nil when it is gone. Hot files stay open
+    /// (see OpenFileCache), so a hit usually costs no open, fstat or close.
     public func open(_ key: FileKey) -> (FileDescriptor, Int)? {
+        if let hit = openFiles.get(key) { return hit }
         guard let fd = try? Files.openForReading(path(of: key)), let size = try? Files.size(fd) else { return nil }
+        openFiles.put(key, fd, size)
         return (fd, size)
+    }
+}
+
+/// Descriptors of recently served cached files, kept open: cached files are
+/// immutable, and sendfile takes an explicit offset, so one descriptor serves any
+/// number of concurrent responses. Least recently used goes first; a response
+/// still sending from an evicted descriptor keeps it alive until it is done.
+final class OpenFileCache {
+    private var entries: [FileKey: (fd: FileDescriptor, size: Int, used: UInt64)] = [:]
+    private var clock: UInt64 = 0
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func get(_ key: FileKey) -> (FileDescriptor, Int)? {
+        guard let entry = entries[key] else { return nil }
+        clock += 1
+        entries[key]?.used = clock
+        return (entry.fd, entry.size)
+    }
+
+    func put(_ key: FileKey, _ fd: FileDescriptor, _ size: Int) {
+        if entries.count >= capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
+            entries.removeValue(forKey: oldest)
+        }
+        clock += 1
+        entries[key] = (fd, size, clock)
     }
 }
 

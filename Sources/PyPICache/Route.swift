@@ -18,11 +18,12 @@ public enum Route: Equatable, Sendable {
     public static let aliasPrefix = "/simple/"
 
     public static func parse(path: Substring, query: Substring? = nil) -> Route {
+        // Byte-wise throughout: paths are ASCII, and Character iteration is slow.
         var segments: [String] = []
-        for raw in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+        for raw in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst() {
             guard let decoded = percentDecode(raw) else { return .badRequest("malformed percent-encoding in path") }
             if decoded == "." || decoded == ".." { return .badRequest("path traversal is not allowed") }
-            if decoded.contains("/") || decoded.contains("\\") || decoded.utf8.contains(0) {
+            if decoded.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") || $0 == 0 }) {
                 return .badRequest("encoded separator in path")
             }
             segments.append(decoded)
@@ -64,10 +65,10 @@ public enum Route: Equatable, Sendable {
     }
 
     /// Decodes %XX escapes; nil for a malformed escape or invalid UTF-8.
-    static func percentDecode(_ s: Substring) -> String? {
-        guard s.contains("%") else { return String(s) }
+    static func percentDecode(_ s: Substring.UTF8View.SubSequence) -> String? {
+        guard s.contains(UInt8(ascii: "%")) else { return String(Substring(s)) }
         var out: [UInt8] = []
-        var bytes = s.utf8.makeIterator()
+        var bytes = s.makeIterator()
         while let b = bytes.next() {
             if b != UInt8(ascii: "%") { out.append(b); continue }
             guard let h = bytes.next(), let l = bytes.next(), let hi = hexValue(h), let lo = hexValue(l) else { return nil }

@@ -81,17 +81,25 @@ public enum Files {
     }
 
     /// The entries of a directory, without `.` and `..`; empty when it does not exist.
-    public static func list(_ path: String) -> [Entry] {
+    /// Sizes are read (one fstatat each) only when `withSizes`; the type comes from
+    /// readdir itself where the filesystem provides it.
+    public static func list(_ path: String, withSizes: Bool = true) -> [Entry] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
+        let dfd = dirfd(dir)
         var entries: [Entry] = []
         while let ent = readdir(dir) {
             let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             if name == "." || name == ".." { continue }
+            let type = Int32(ent.pointee.d_type)
+            if type == DT_DIR || (type == DT_REG && !withSizes) {
+                entries.append(Entry(name: name, isDirectory: type == DT_DIR, size: 0))
+                continue
+            }
             var st = stat()
-            guard stat(path + "/" + name, &st) == 0 else { continue }
+            guard fstatat(dfd, name, &st, 0) == 0 else { continue }
             entries.append(Entry(name: name, isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, size: Int(st.st_size)))
         }
         return entries

@@ -25,6 +25,8 @@ public final class Logger {
 
     public init(level: Level = .info) { self.minimumLevel = level }
 
+    public func isEnabled(_ level: Level) -> Bool { level >= minimumLevel }
+
     public func log(_ level: Level, _ event: String, _ fields: KeyValuePairs<String, String> = [:]) {
         guard level >= minimumLevel else { return }
         write(level, event, fields)
