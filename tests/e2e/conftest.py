@@ -49,12 +49,13 @@ def fd_baseline():
 
     def watch(server, upstream=None):
         ports = (upstream.port,) if upstream else ()
-        checks.append((server, ports, fd_count(server.pid, ports)))
+        cached = os.path.join(server.data_dir, "files") + "/"
+        checks.append((server, ports, cached, fd_count(server.pid, ports, cached)))
     yield watch
-    for server, ports, before in checks:
+    for server, ports, cached, before in checks:
         if server.proc.poll() is None:
-            assert wait_until(lambda: fd_count(server.pid, ports) <= before, timeout=15), \
-                f"fd leak: {fd_count(server.pid, ports)} open, {before} at start"
+            assert wait_until(lambda: fd_count(server.pid, ports, cached) <= before, timeout=15), \
+                f"fd leak: {fd_count(server.pid, ports, cached)} open, {before} at start"
 
 
 @pytest.fixture(scope="session")
