@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // wheelhouse: a caching PyPI proxy. Layers depend one way only (see docs/architecture.md):
-//   wheelhouse (CLI) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims
+//   wheelhouse (CLI) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims (CLinux, CCurl, CZlib)
 import PackageDescription
 
 let package = Package(
@@ -16,11 +16,12 @@ let package = Package(
         // Thin C shims: only what Swift cannot see or call.
         .target(name: "CLinux"),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
 
         .target(name: "Reactor", dependencies: ["CLinux"]),
         .target(name: "HTTPServer", dependencies: ["Reactor"]),
         .target(name: "Upstream", dependencies: ["Reactor", "CCurl"]),
-        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor"]),
+        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "CZlib"]),
         .executableTarget(name: "wheelhouse", dependencies: [
             "PyPICache",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

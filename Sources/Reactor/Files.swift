@@ -32,6 +32,20 @@ public enum Files {
         return Int(st.st_size)
     }
 
+    /// Reads up to `count` bytes at `offset` (fewer only at the end of the file).
+    public static func read(_ fd: FileDescriptor, count: Int, at offset: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = try bytes.withUnsafeMutableBytes { buf in
+                try syscallBlocking("pread") { pread(fd.raw, buf.baseAddress! + done, count - done, off_t(offset + done)) }
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done == count ? bytes : Array(bytes.prefix(done))
+    }
+
     /// Reads the whole (small) file at `path`, or nil when it does not exist.
     public static func readAll(_ path: String, limit: Int = 256 << 20) throws -> [UInt8]? {
         let fd: FileDescriptor

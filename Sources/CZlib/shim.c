@@ -1,0 +1,1 @@
+// Every wrapper is static inline in include/CZlib.h; SwiftPM needs one source file.
