@@ -11,6 +11,8 @@ public final class CacheIndex {
 
     public private(set) var cachedFiles: [FileKey: Int] = [:]
     private var knownFiles: [FileKey: KnownFile] = [:]
+    /// sha256 of metadata extracted from cached wheels, by wheel key.
+    private var metadataHashes: [FileKey: String] = [:]
     private var pages: [ProjectName: ProjectPage] = [:]
     /// Projects whose page is on disk but not yet read.
     private var storedPages: Set<ProjectName> = []
@@ -28,6 +30,9 @@ public final class CacheIndex {
 
     public func addCached(_ key: FileKey, size: Int) { cachedFiles[key] = size }
     public func removeCached(_ key: FileKey) { cachedFiles.removeValue(forKey: key) }
+
+    public func metadataHash(for wheel: FileKey) -> String? { metadataHashes[wheel] }
+    public func setMetadataHash(_ sha: String, for wheel: FileKey) { metadataHashes[wheel] = sha }
 
     /// The page in memory, loading it from disk with `load` on first use.
     public func page(_ name: ProjectName, load: (ProjectName) -> ProjectPage?) -> ProjectPage? {

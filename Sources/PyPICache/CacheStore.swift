@@ -57,10 +57,24 @@ public final class CacheStore {
     }
 
     public func savePage(_ page: ProjectPage, as name: ProjectName) throws {
-        let data = try JSONEncoder().encode(page)
+        try writeAtomically(Array(try JSONEncoder().encode(page)), to: pagePath(name))
+    }
+
+    /// A small file made here (extracted metadata), written like any other: temp, then rename.
+    public func write(_ bytes: [UInt8], as key: FileKey) throws {
+        try Files.makeDirectories("\(root)/files/\(key.hashDirectory)/\(key.hashSubdirectory)")
+        try writeAtomically(bytes, to: path(of: key))
+    }
+
+    private func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let temp = try createTemp()
-        try data.withUnsafeBytes { try Files.writeAll(temp.fd, $0) }
-        try Files.rename(temp.path, to: pagePath(name))
+        do {
+            try bytes.withUnsafeBytes { try Files.writeAll(temp.fd, $0) }
+            try Files.rename(temp.path, to: path)
+        } catch {
+            discard(temp)
+            throw error
+        }
     }
 
     // MARK: - Files

@@ -1,8 +1,13 @@
 /// Writes a project page for clients, with every file link pointing at
 /// wheelhouse's own `+f` URL (relative, so it works behind any host name).
 public enum PageRenderer {
-    /// The API version wheelhouse implements (PEP 691 1.0, PEP 700 1.1).
+    /// The API version wheelhouse implements (PEP 691 1.0, PEP 700 1.1). A JSON page
+    /// says 1.1 only when it can: PEP 700 makes `size` mandatory for every file.
     public static let apiVersion = "1.1"
+
+    static func apiVersion(of page: ProjectPage) -> String {
+        page.files.allSatisfy { $0.size != nil } ? apiVersion : "1.0"
+    }
 
     /// `filesPrefix` is the relative path from the page URL to `/root/pypi/+f/`.
     public static func render(_ page: ProjectPage, as format: PageFormat, filesPrefix: String) -> [UInt8] {
@@ -36,6 +41,11 @@ public enum PageRenderer {
             out += "    <a href=\"\(HTMLEscaping.escape(href))\""
             if let rp = file.requiresPython { out += " data-requires-python=\"\(HTMLEscaping.escape(rp))\"" }
             if let reason = file.yanked { out += " data-yanked=\"\(HTMLEscaping.escape(reason))\"" }
+            if let metadata = file.coreMetadata {
+                // PEP 714: the new name, and the old one for older clients.
+                let value = metadata.isEmpty ? "true" : "sha256=\(metadata)"
+                out += " data-core-metadata=\"\(value)\" data-dist-info-metadata=\"\(value)\""
+            }
             out += ">\(HTMLEscaping.escape(file.filename))</a><br/>\n"
         }
         out += "  </body>\n</html>\n"
@@ -43,7 +53,7 @@ public enum PageRenderer {
     }
 
     public static func json(_ page: ProjectPage, filesPrefix: String) -> String {
-        var out = "{\"meta\":{\"api-version\":\"\(apiVersion)\"},\"name\":\(quote(page.name)),\"files\":["
+        var out = "{\"meta\":{\"api-version\":\"\(apiVersion(of: page))\"},\"name\":\(quote(page.name)),\"files\":["
         var first = true
         for file in page.files {
             guard let key = file.key else { continue }
@@ -55,10 +65,21 @@ public enum PageRenderer {
             if let reason = file.yanked { out += ",\"yanked\":" + (reason.isEmpty ? "true" : quote(reason)) }
             if let size = file.size { out += ",\"size\":\(size)" }
             if let t = file.uploadTime { out += ",\"upload-time\":\(quote(t))" }
+            if let metadata = file.coreMetadata {
+                let value = metadata.isEmpty ? "true" : "{\"sha256\":\(quote(metadata))}"
+                out += ",\"core-metadata\":\(value),\"dist-info-metadata\":\(value)"
+            }
             out += "}"
         }
-        out += "],\"versions\":[" + (page.versions ?? []).map(quote).joined(separator: ",") + "]}"
+        out += "],\"versions\":[" + versions(of: page).map(quote).joined(separator: ",") + "]}"
         return out
+    }
+
+    /// PEP 700 `versions`: upstream's, or else the versions in the filenames, in first-seen order.
+    static func versions(of page: ProjectPage) -> [String] {
+        if let versions = page.versions { return versions }
+        var seen: Set<String> = []
+        return page.files.compactMap(\.version).filter { seen.insert($0).inserted }
     }
 
     /// A JSON string literal.

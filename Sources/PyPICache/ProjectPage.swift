@@ -10,9 +10,12 @@ public struct DistributionFile: Codable, Sendable, Equatable {
     public var yanked: String?
     public var size: Int?
     public var uploadTime: String?
+    /// PEP 658 core metadata: nil when not available, "" when available without a
+    /// sha256, else the sha256 of the `.metadata` file.
+    public var coreMetadata: String?
 
     public init(filename: String, url: String, sha256: String? = nil, requiresPython: String? = nil,
-                yanked: String? = nil, size: Int? = nil, uploadTime: String? = nil) {
+                yanked: String? = nil, size: Int? = nil, uploadTime: String? = nil, coreMetadata: String? = nil) {
         self.filename = filename
         self.url = url
         self.sha256 = sha256
@@ -20,6 +23,27 @@ public struct DistributionFile: Codable, Sendable, Equatable {
         self.yanked = yanked
         self.size = size
         self.uploadTime = uploadTime
+        self.coreMetadata = coreMetadata
+    }
+
+    public var isWheel: Bool { filename.hasSuffix(".whl") }
+
+    /// The version in a wheel or sdist filename (for PEP 700 `versions` when upstream gave none).
+    public var version: String? {
+        if isWheel {
+            let parts = filename.split(separator: "-")
+            return parts.count >= 5 ? String(parts[1]) : nil
+        }
+        var stem = Substring(filename)
+        for ext in [".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar"] where stem.hasSuffix(ext) {
+            stem = stem.dropLast(ext.count)
+            break
+        }
+        let chars = Array(stem)
+        for i in chars.indices.dropLast() where chars[i] == "-" && chars[i + 1].isNumber {
+            return String(chars[(i + 1)...])
+        }
+        return nil
     }
 
     /// Where this file lives in wheelhouse's URL space and cache (devpi's scheme).
@@ -78,6 +102,22 @@ public struct FileKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var relativePath: String { "\(hashDirectory)/\(hashSubdirectory)/\(filename)" }
+
+    /// The PEP 658 metadata file that belongs to this file: `<filename>.metadata` beside it.
+    public var metadataKey: FileKey? {
+        FileKey(hashDirectory: hashDirectory, hashSubdirectory: hashSubdirectory, filename: filename + ".metadata")
+    }
+
+    /// For a `.metadata` key, the distribution file it describes.
+    public var metadataSubject: FileKey? {
+        guard filename.hasSuffix(".metadata") else { return nil }
+        return FileKey(hashDirectory: hashDirectory, hashSubdirectory: hashSubdirectory, filename: String(filename.dropLast(9)))
+    }
+
+    /// An ETag for the file: content-addressed, so the hash prefix identifies it.
+    public var etag: String {
+        "\"\(hashDirectory)\(hashSubdirectory)\(filename.hasSuffix(".metadata") ? ".metadata" : "")\""
+    }
     public var description: String { relativePath }
 
     static func isHex(_ s: String) -> Bool {

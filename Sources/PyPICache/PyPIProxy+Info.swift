@@ -17,7 +17,7 @@ extension PyPIProxy {
         <body>
         <h1>wheelhouse</h1>
         <p>A caching PyPI proxy. Point pip at <code>/root/pypi/+simple/</code>.</p>
-        <p>\(index.cachedFiles.count) files cached (\(index.cachedBytes) bytes) for \(names.count) projects.</p>
+        <p>\(cachedFileCount) files cached (\(index.cachedBytes) bytes) for \(names.count) projects.</p>
         <ul>
         \(rows)</ul>
         </body>
@@ -33,7 +33,7 @@ extension PyPIProxy {
         "role":"MASTER","versioninfo":[["wheelhouse","0.1.0"]],\
         "uptime-seconds":\(Int(Date().timeIntervalSince(started))),\
         "upstream":\(PageRenderer.quote(config.upstream)),\
-        "cached-projects":\(index.projectNames.count),"cached-files":\(index.cachedFiles.count),\
+        "cached-projects":\(index.projectNames.count),"cached-files":\(cachedFileCount),\
         "cached-bytes":\(index.cachedBytes),"in-flight-transfers":\(curl.activeCount)}}
 
         """

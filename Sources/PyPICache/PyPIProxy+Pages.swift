@@ -3,13 +3,25 @@ import Reactor
 import Upstream
 
 extension PyPIProxy {
+    /// How one client wants a page: format (Accept or `?format=`), alias path, gzip.
+    struct PageVariant {
+        let format: PageFormat
+        let alias: Bool
+        let gzip: Bool
+    }
+
     func servePage(_ name: ProjectName, alias: Bool, exchange: Exchange) {
-        guard let format = PageFormat.negotiate(accept: exchange.request.header("accept")) else {
+        let request = exchange.request
+        // PEP 691: ?format= overrides the Accept header.
+        let accept = Route.queryValue("format", in: request.query) ?? request.header("accept")
+        guard let format = PageFormat.negotiate(accept: accept) else {
             return exchange.send(.error(406, "no acceptable page format (JSON and HTML are offered)"))
         }
+        let variant = PageVariant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
+
         let cached = index.page(name, load: store.loadPage)
         if let cached, config.offline || PyPIProxy.now() - cached.fetchedAt < config.indexTTLSeconds {
-            return exchange.send(pageResponse(cached, name: name, format: format, alias: alias, cache: "HIT"))
+            return exchange.send(pageResponse(cached, name: name, variant, cache: "HIT"))
         }
         if config.offline {
             return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
@@ -20,16 +32,16 @@ extension PyPIProxy {
         fetchPage(name, revalidating: cached) { [self] outcome in
             switch outcome {
             case .fetched(let page):
-                exchange.send(pageResponse(page, name: name, format: format, alias: alias, cache: "MISS"))
+                exchange.send(pageResponse(page, name: name, variant, cache: "MISS"))
             case .notModified:
                 let page = index.page(name, load: store.loadPage) ?? ProjectPage(name: name.normalized, files: [])
-                exchange.send(pageResponse(page, name: name, format: format, alias: alias, cache: "HIT"))
+                exchange.send(pageResponse(page, name: name, variant, cache: "HIT"))
             case .notFound:
                 exchange.send(.error(404, "project \(name) not found upstream"))
             case .failed(let reason, let timedOut):
                 if let stale = index.page(name, load: store.loadPage) {
                     logger.warning("serving_stale_page", ["project": name.normalized, "error": reason])
-                    exchange.send(pageResponse(stale, name: name, format: format, alias: alias, cache: "STALE"))
+                    exchange.send(pageResponse(stale, name: name, variant, cache: "STALE"))
                 } else {
                     exchange.send(.error(timedOut ? 504 : 502, "upstream failed for \(name): \(reason)"))
                 }
@@ -81,19 +93,39 @@ extension PyPIProxy {
         }
     }
 
-    func pageResponse(_ page: ProjectPage, name: ProjectName, format: PageFormat, alias: Bool, cache: String) -> Response {
-        let body = rendered.body(.init(project: name, format: format, alias: alias)) {
-            var shown = page
-            // Offline, a page lists only what can be served: the cached files.
-            if config.offline { shown.files = page.files.filter { $0.key.map { index.size(of: $0) != nil } ?? false } }
+    func pageResponse(_ page: ProjectPage, name: ProjectName, _ variant: PageVariant, cache: String) -> Response {
+        let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
+        let page = rendered.rendered(key) {
             // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-            return PageRenderer.render(shown, as: format, filesPrefix: alias ? "../../root/pypi/+f/" : "../../+f/")
+            PageRenderer.render(pageAsServed(page), as: variant.format, filesPrefix: variant.alias ? "../../root/pypi/+f/" : "../../+f/")
         }
-        return Response(status: 200, headers: [
-            ("Content-Type", format.contentType),
-            ("Vary", "Accept"),
+        var headers = [
+            ("Content-Type", variant.format.contentType),
+            ("Vary", "Accept, Accept-Encoding"),
+            ("ETag", page.etag),
+            ("Cache-Control", "max-age=\(min(600, Int(config.indexTTLSeconds)))"),
             ("X-Cache", cache),
-        ], body: .bytes(body), cacheResult: cache)
+        ]
+        if variant.gzip { headers.append(("Content-Encoding", "gzip")) }
+        return Response(status: 200, headers: headers, body: .bytes(page.body), cacheResult: cache)
+    }
+
+    /// The page as clients see it: what upstream said, plus what wheelhouse itself
+    /// can add, minus what it cannot serve.
+    private func pageAsServed(_ page: ProjectPage) -> ProjectPage {
+        var shown = page
+        // Offline, a page lists only what can be served: the cached files.
+        if config.offline { shown.files = page.files.filter { $0.key.map { index.size(of: $0) != nil } ?? false } }
+        for i in shown.files.indices {
+            guard let key = shown.files[i].key else { continue }
+            // PEP 700 sizes upstream left out, where the cache knows them.
+            if shown.files[i].size == nil, let size = index.size(of: key) { shown.files[i].size = size }
+            // PEP 658 metadata upstream lacks but wheelhouse extracted from a cached wheel.
+            if shown.files[i].coreMetadata == nil, shown.files[i].isWheel, let sha = extractedMetadataHash(for: key) {
+                shown.files[i].coreMetadata = sha
+            }
+        }
+        return shown
     }
 }
 

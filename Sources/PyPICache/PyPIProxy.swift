@@ -34,7 +34,8 @@ public final class PyPIProxy: HTTPResponder {
         index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames())
     }
 
-    public var cachedFileCount: Int { index.cachedFiles.count }
+    /// Distribution files in the cache (extracted `.metadata` files not counted).
+    public var cachedFileCount: Int { index.cachedFiles.keys.count { $0.metadataSubject == nil } }
     public var inFlightTransfers: Int { curl.activeCount }
 
     public func respond(to exchange: Exchange) {

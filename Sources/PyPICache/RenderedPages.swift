@@ -1,15 +1,22 @@
-/// Rendered page bodies, kept so that serving a cached page costs a dictionary
-/// lookup rather than a render (a 3,000-file page takes milliseconds to render).
-/// A project's renderings are dropped when its page changes; the whole set is
-/// bounded by bytes and simply emptied when full (it refills from the pages).
+/// Rendered page bodies with their ETags, kept so that serving a cached page
+/// costs a dictionary lookup rather than a render (a 3,000-file page takes
+/// milliseconds to render, and gzip more). A project's renderings are dropped
+/// when its page or its cached files change; the whole set is bounded by bytes
+/// and simply emptied when full (it refills from the pages).
 final class RenderedPages {
     struct Key: Hashable {
         let project: ProjectName
         let format: PageFormat
         let alias: Bool
+        let gzip: Bool
     }
 
-    private var entries: [Key: [UInt8]] = [:]
+    struct Rendered {
+        let body: [UInt8]
+        let etag: String
+    }
+
+    private var entries: [Key: Rendered] = [:]
     private var totalBytes = 0
     private let budgetBytes: Int
 
@@ -17,23 +24,29 @@ final class RenderedPages {
         self.budgetBytes = budgetBytes
     }
 
-    func body(_ key: Key, render: () -> [UInt8]) -> [UInt8] {
-        if let body = entries[key] { return body }
-        let body = render()
+    func rendered(_ key: Key, render: () -> [UInt8]) -> Rendered {
+        if let hit = entries[key] { return hit }
+        let plain = key.gzip ? rendered(Key(project: key.project, format: key.format, alias: key.alias, gzip: false), render: render) : nil
+        let body = plain.map { Gzip.compress($0.body) ?? $0.body } ?? render()
+        // Strong ETags differ per encoding (RFC 9110 8.8.3); the hash prefix names the bytes.
+        let etag = "\"" + String(SHA256.hex(body).prefix(20)) + (key.gzip ? "-gz" : "") + "\""
+        let result = Rendered(body: body, etag: etag)
         if totalBytes + body.count > budgetBytes {
             entries.removeAll()
             totalBytes = 0
         }
-        entries[key] = body
+        entries[key] = result
         totalBytes += body.count
-        return body
+        return result
     }
 
     func invalidate(_ project: ProjectName) {
         for format in [PageFormat.json, .html, .legacyHTML] {
             for alias in [false, true] {
-                if let body = entries.removeValue(forKey: Key(project: project, format: format, alias: alias)) {
-                    totalBytes -= body.count
+                for gzip in [false, true] {
+                    if let r = entries.removeValue(forKey: Key(project: project, format: format, alias: alias, gzip: gzip)) {
+                        totalBytes -= r.body.count
+                    }
                 }
             }
         }

@@ -64,9 +64,21 @@ public enum Route: Equatable, Sendable {
         return .project(name, alias: alias)
     }
 
+    /// The percent-decoded value of `name` in a query string. `+` stays `+`: PEP 691
+    /// writes `?format=application/vnd.pypi.simple.v1+json` unencoded.
+    public static func queryValue(_ name: String, in query: Substring?) -> String? {
+        guard let query else { return nil }
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, String(Substring(parts[0])) == name else { continue }
+            return percentDecode(parts[1])
+        }
+        return nil
+    }
+
     /// Decodes %XX escapes; nil for a malformed escape or invalid UTF-8.
-    static func percentDecode(_ s: Substring.UTF8View.SubSequence) -> String? {
-        guard s.contains(UInt8(ascii: "%")) else { return String(Substring(s)) }
+    static func percentDecode(_ s: some Collection<UInt8>) -> String? {
+        guard s.contains(UInt8(ascii: "%")) else { return String(validating: s, as: UTF8.self) }
         var out: [UInt8] = []
         var bytes = s.makeIterator()
         while let b = bytes.next() {

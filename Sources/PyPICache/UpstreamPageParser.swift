@@ -28,7 +28,8 @@ public enum UpstreamPageParser {
             out.append(DistributionFile(
                 filename: filename, url: url,
                 sha256: (f.hashes?["sha256"] ?? fragmentHash)?.lowercased(),
-                requiresPython: f.requiresPython, yanked: f.yanked, size: f.size, uploadTime: f.uploadTime))
+                requiresPython: f.requiresPython, yanked: f.yanked, size: f.size, uploadTime: f.uploadTime,
+                coreMetadata: f.coreMetadata))
         }
         return ProjectPage(name: project.normalized, files: out, versions: root.versions)
     }
@@ -57,6 +58,7 @@ public enum UpstreamPageParser {
         let yanked: String?
         let size: Int?
         let uploadTime: String?
+        let coreMetadata: String?
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: Key.self)
@@ -71,12 +73,22 @@ public enum UpstreamPageParser {
             }
             size = try? c.decodeIfPresent(Int.self, forKey: .size)
             uploadTime = try? c.decodeIfPresent(String.self, forKey: .uploadTime)
+            // PEP 714 renamed dist-info-metadata to core-metadata; either may come.
+            coreMetadata = JSONFile.metadata(c, .coreMetadata) ?? JSONFile.metadata(c, .distInfoMetadata)
+        }
+
+        /// true -> "", {"sha256": h} -> h, false or absent -> nil.
+        private static func metadata(_ c: KeyedDecodingContainer<Key>, _ key: Key) -> String? {
+            if let hashes = try? c.decodeIfPresent([String: String].self, forKey: key) { return hashes["sha256"]?.lowercased() ?? "" }
+            return (try? c.decodeIfPresent(Bool.self, forKey: key)) == true ? "" : nil
         }
 
         private enum Key: String, CodingKey {
             case filename, url, hashes, yanked, size
             case requiresPython = "requires-python"
             case uploadTime = "upload-time"
+            case coreMetadata = "core-metadata"
+            case distInfoMetadata = "dist-info-metadata"
         }
     }
 
@@ -88,12 +100,21 @@ public enum UpstreamPageParser {
             guard let href = anchor.attributes["href"], let (url, fragmentHash) = resolve(href, against: baseURL) else { continue }
             var filename = anchor.text.trimmingCharacters(in: " \t\r\n")
             if filename.isEmpty { filename = String(url.split(separator: "/").last ?? "") }
+            let metadata = anchor.attributes["data-core-metadata"] ?? anchor.attributes["data-dist-info-metadata"]
             files.append(DistributionFile(
                 filename: filename, url: url, sha256: fragmentHash?.lowercased(),
                 requiresPython: anchor.attributes["data-requires-python"],
-                yanked: anchor.attributes["data-yanked"]))
+                yanked: anchor.attributes["data-yanked"],
+                coreMetadata: metadata.flatMap(metadataHash)))
         }
         return ProjectPage(name: project.normalized, files: files)
+    }
+
+    /// `true` -> "", `sha256=<h>` -> h, `false` -> nil, another hash -> "" (available, unverifiable).
+    static func metadataHash(_ value: String) -> String? {
+        if value == "false" { return nil }
+        if value.hasPrefix("sha256=") { return String(value.dropFirst(7)).lowercased() }
+        return ""
     }
 
     /// The absolute URL without its fragment, and the fragment's sha256 if it has one.

@@ -29,6 +29,25 @@ import Testing
         #expect(sdist.yanked == "")
     }
 
+    @Test func readsCoreMetadataUnderEitherName() throws {
+        let json = """
+        {"files":[
+         {"filename":"a-1.0-py3-none-any.whl","url":"https://f/a1","hashes":{},"core-metadata":{"sha256":"AB"}},
+         {"filename":"a-2.0-py3-none-any.whl","url":"https://f/a2","hashes":{},"dist-info-metadata":true},
+         {"filename":"a-3.0-py3-none-any.whl","url":"https://f/a3","hashes":{},"core-metadata":false},
+         {"filename":"a-4.0-py3-none-any.whl","url":"https://f/a4","hashes":{}}]}
+        """
+        let page = try UpstreamPageParser.parseJSON(Array(json.utf8), baseURL: base, project: name)
+        #expect(page.files.map(\.coreMetadata) == ["ab", "", nil, nil])
+        let html = """
+        <a href="/a1" data-core-metadata="sha256=CD">a-1.0-py3-none-any.whl</a>
+        <a href="/a2" data-dist-info-metadata="true">a-2.0-py3-none-any.whl</a>
+        <a href="/a3" data-core-metadata="md5=x">a-3.0-py3-none-any.whl</a>
+        <a href="/a4">a-4.0-py3-none-any.whl</a>
+        """
+        #expect(UpstreamPageParser.parseHTML(html, baseURL: base, project: name).files.map(\.coreMetadata) == ["cd", "", "", nil])
+    }
+
     @Test func rejectsJSONThatIsNotAProjectPage() {
         #expect(throws: UpstreamPageParser.Failure.self) {
             try UpstreamPageParser.parse(Array("{\"nope\":1}".utf8), contentType: "application/json", baseURL: base, project: name)
@@ -79,7 +98,7 @@ import Testing
     @Test func jsonIsValidAndComplete() throws {
         let json = PageRenderer.json(page, filesPrefix: "../../+f/")
         let root = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        #expect((root["meta"] as? [String: String])?["api-version"] == "1.1")
+        #expect((root["meta"] as? [String: String])?["api-version"] == "1.0", "one file has no size: PEP 700 needs it")
         #expect(root["versions"] as? [String] == ["0.1", "1.0"])
         let files = try #require(root["files"] as? [[String: Any]])
         #expect(files[0]["yanked"] as? String == "a \"quoted\" reason")
@@ -89,6 +108,31 @@ import Testing
         #expect((files[1]["hashes"] as? [String: String])?.isEmpty == true)
         let url = try #require(files[1]["url"] as? String)
         #expect(url.hasPrefix("../../+f/") && url.hasSuffix("/demo-0.1.tar.gz"))
+    }
+
+    @Test func apiVersionAndDerivedVersions() throws {
+        let page = ProjectPage(name: "demo", files: [
+            DistributionFile(filename: "demo-2.0-py3-none-any.whl", url: "https://x/a", size: 1),
+            DistributionFile(filename: "demo-1.0.tar.gz", url: "https://x/b", size: 2),
+            DistributionFile(filename: "demo-2.0.zip", url: "https://x/c", size: 3),
+        ])
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(PageRenderer.json(page, filesPrefix: "").utf8)) as? [String: Any])
+        #expect((root["meta"] as? [String: String])?["api-version"] == "1.1")
+        #expect(root["versions"] as? [String] == ["2.0", "1.0"])
+    }
+
+    @Test func advertisesCoreMetadataUnderBothNames() throws {
+        var page = self.page
+        page.files[0].coreMetadata = String(repeating: "e", count: 64)
+        page.files[1].coreMetadata = ""
+        let html = PageRenderer.html(page, filesPrefix: "")
+        #expect(html.contains("data-core-metadata=\"sha256=\(String(repeating: "e", count: 64))\" data-dist-info-metadata=\"sha256="))
+        #expect(html.contains("data-core-metadata=\"true\" data-dist-info-metadata=\"true\""))
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(PageRenderer.json(page, filesPrefix: "").utf8)) as? [String: Any])
+        let files = try #require(root["files"] as? [[String: Any]])
+        #expect((files[0]["core-metadata"] as? [String: String])?["sha256"] == String(repeating: "e", count: 64))
+        #expect((files[0]["dist-info-metadata"] as? [String: String])?["sha256"] == String(repeating: "e", count: 64))
+        #expect(files[1]["core-metadata"] as? Bool == true)
     }
 
     @Test func roundTripThroughOwnHTMLParser() throws {

@@ -44,6 +44,23 @@ import Testing
         }
     }
 
+    @Test func queryValues() {
+        #expect(Route.queryValue("format", in: "format=application/vnd.pypi.simple.v1%2Bjson") == "application/vnd.pypi.simple.v1+json")
+        #expect(Route.queryValue("format", in: "a=1&format=text/html&b") == "text/html")
+        #expect(Route.queryValue("format", in: "formats=x") == nil)
+        #expect(Route.queryValue("format", in: nil) == nil)
+        #expect(Route.queryValue("format", in: "format=application/vnd.pypi.simple.v1+json") == "application/vnd.pypi.simple.v1+json")
+    }
+
+    @Test func metadataKeys() {
+        let wheel = FileKey(hashDirectory: "abc", hashSubdirectory: "0123456789abc", filename: "a-1.0-py3-none-any.whl")!
+        let meta = wheel.metadataKey!
+        #expect(meta.filename == "a-1.0-py3-none-any.whl.metadata")
+        #expect(meta.metadataSubject == wheel)
+        #expect(wheel.metadataSubject == nil)
+        #expect(meta.etag != wheel.etag)
+    }
+
     @Test func infoPages() {
         #expect(route("/") == .home)
         #expect(route("/+status") == .status)
@@ -63,6 +80,15 @@ import Testing
         #expect(PageFormat.negotiate(accept: "application/*") == .json)
         #expect(PageFormat.negotiate(accept: "image/png") == nil)
         #expect(PageFormat.negotiate(accept: "application/vnd.pypi.simple.v1+json;q=0") == nil)
+    }
+
+    @Test func gzipAcceptance() {
+        #expect(Gzip.accepted(by: "gzip, deflate, br"))
+        #expect(Gzip.accepted(by: "br;q=1.0, gzip;q=0.8, *;q=0.1"))
+        #expect(!Gzip.accepted(by: "gzip;q=0"))
+        #expect(!Gzip.accepted(by: "identity"))
+        #expect(!Gzip.accepted(by: nil))
+        #expect(Gzip.accepted(by: "*"))
     }
 
     @Test func exactContentTypes() {

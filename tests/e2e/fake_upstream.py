@@ -114,6 +114,7 @@ class Handler(BaseHTTPRequestHandler):
                     "hashes": {"sha256": f["sha256"]}, "size": f["size"],
                     "upload-time": "2024-01-02T03:04:05.000000Z",
                     **({"requires-python": f["requires-python"]} if f["requires-python"] else {}),
+                    **({"core-metadata": {"sha256": self._metadata_sha(f["filename"])}} if self._has_metadata(f) else {}),
                     **({"yanked": f["yanked"]} if f["yanked"] else {}),
                 } for f in files],
             }
@@ -125,6 +126,8 @@ class Handler(BaseHTTPRequestHandler):
                 attrs += f' data-requires-python="{html.escape(f["requires-python"])}"'
             if f["yanked"]:
                 attrs += f' data-yanked="{html.escape(f["yanked"])}"'
+            if self._has_metadata(f):
+                attrs += f' data-core-metadata="sha256={self._metadata_sha(f["filename"])}"'
             links.append(f"<a {attrs}>{f['filename']}</a><br/>")
         page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"
         self._send_page("text/html", page.encode())
@@ -146,7 +149,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _has_metadata(self, f):
+        return self.state.args.metadata and f["filename"].endswith(".whl")
+
+    def _metadata(self, wheel):
+        import zipfile
+        with zipfile.ZipFile(os.path.join(self.state.args.corpus, wheel)) as zf:
+            name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            return zf.read(name)
+
+    def _metadata_sha(self, wheel):
+        return hashlib.sha256(self._metadata(wheel)).hexdigest()
+
     def _file(self, filename):
+        if filename.endswith(".whl.metadata") and self.state.args.metadata:
+            return self._send(200, "application/octet-stream", self._metadata(filename[:-len(".metadata")]))
         path = os.path.join(self.state.args.corpus, filename)
         if "/" in filename or not os.path.isfile(path):
             return self._send(404, "text/plain", b"no such file\n")
@@ -190,6 +207,7 @@ def main():
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--rate-kbps", type=int, default=0, help="per-connection bandwidth cap")
     p.add_argument("--relative", action="store_true", help="relative file URLs in JSON pages too")
+    p.add_argument("--metadata", action="store_true", help="advertise and serve PEP 658 metadata for wheels")
     args = p.parse_args()
     Handler.state = State(args)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

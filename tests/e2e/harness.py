@@ -163,13 +163,13 @@ def raw_get(port, path, timeout=30, read_delay=0.0, max_bytes=None):
     return status, head, body, time.monotonic() - started
 
 
-def http_get(url, headers=None, timeout=30):
+def http_get(url, headers=None, timeout=30, method="GET"):
     """(status, headers, body) without raising on 4xx/5xx, and without following redirects."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *a, **k):
             return None
     opener = urllib.request.build_opener(NoRedirect)
-    req = urllib.request.Request(url, headers=headers or {})
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
         with opener.open(req, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()

@@ -11,7 +11,7 @@ def test_json_for_pip_and_html_by_default(start_upstream, start_wheelhouse, corp
     wh = start_wheelhouse(start_upstream().url)
     status, headers, body = http_get(f"{wh.url}/root/pypi/+simple/gamma/", {"Accept": PIP_ACCEPT})
     assert status == 200
-    assert headers["Content-Type"] == JSON and headers["Vary"] == "Accept" and headers["X-Cache"] == "MISS"
+    assert headers["Content-Type"] == JSON and headers["Vary"] == "Accept, Accept-Encoding" and headers["X-Cache"] == "MISS"
     page = json.loads(body)
     files = {f["filename"]: f for f in page["files"]}
     expected = {f["filename"]: f for f in corpus[1]["gamma"]}

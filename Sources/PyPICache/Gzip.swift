@@ -1,0 +1,36 @@
+import CZlib
+
+/// gzip for page bodies (never for package files: pip and uv ask for identity,
+/// and a file's bytes must stay exactly the bytes its hash names).
+enum Gzip {
+    static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8]? {
+        var stream = z_stream()
+        guard czlib_deflate_init_gzip(&stream, level) == Z_OK else { return nil }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
+        var input = input
+        let status: Int32 = input.withUnsafeMutableBytes { inBuf in
+            output.withUnsafeMutableBytes { outBuf in
+                stream.next_in = inBuf.bindMemory(to: Bytef.self).baseAddress
+                stream.avail_in = uInt(inBuf.count)
+                stream.next_out = outBuf.bindMemory(to: Bytef.self).baseAddress
+                stream.avail_out = uInt(outBuf.count)
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END else { return nil }
+        return Array(output.prefix(Int(stream.total_out)))
+    }
+
+    /// Whether an Accept-Encoding header accepts gzip (q > 0, by name or `*`).
+    static func accepted(by header: String?) -> Bool {
+        guard let header else { return false }
+        for item in header.lowercased().split(separator: ",") {
+            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
+            guard let coding = parts.first, coding == "gzip" || coding == "x-gzip" || coding == "*" else { continue }
+            let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            return q > 0
+        }
+        return false
+    }
+}

@@ -1,0 +1,78 @@
+import Glibc
+import Reactor
+import Testing
+@testable import HTTPServer
+
+@Suite struct ByteRangeTests {
+    @Test(arguments: [
+        ("bytes=0-99", 1000, ByteRange.range(0, 99)),
+        ("bytes=500-", 1000, .range(500, 999)),
+        ("bytes=-100", 1000, .range(900, 999)),
+        ("bytes=-2000", 1000, .range(0, 999)),
+        ("bytes=900-5000", 1000, .range(900, 999)),
+        ("bytes = 1 - 2", 1000, .range(1, 2)),
+        ("bytes=1000-", 1000, .unsatisfiable),
+        ("bytes=-0", 1000, .unsatisfiable),
+        ("bytes=0-", 0, .unsatisfiable),
+    ] as [(String, Int, ByteRange)])
+    func parses(header: String, size: Int, expected: ByteRange) {
+        #expect(ByteRange.parse(header, size: size) == expected)
+    }
+
+    @Test(arguments: ["bytes=", "bytes=-", "bytes=a-b", "bytes=5-1", "items=0-1", "bytes=0-1,5-6", "0-1",
+                      "bytes=1-2-3", "bytes=99999999999999999999-", "bytes=+1-2", "bytes=0x1-2"])
+    func ignoresMalformed(header: String) {
+        #expect(ByteRange.parse(header, size: 1000) == nil)
+    }
+}
+
+@Suite struct ConditionalTests {
+    func request(_ headers: [(String, String)], method: String = "GET") -> Request {
+        Request(method: method, target: "/f", minorVersion: 1, headers: headers.map { .init(name: $0.0, value: $0.1) })
+    }
+
+    func fileResponse() throws -> Response {
+        let fd = try Files.open("/dev/null", flags: O_RDONLY)
+        return Response(status: 200, headers: [("ETag", "\"abc\""), ("Accept-Ranges", "bytes"), ("Cache-Control", "immutable")],
+                        body: .file(fd, offset: 10, length: 1000))
+    }
+
+    @Test func ifNoneMatchGives304() throws {
+        for condition in ["\"abc\"", "W/\"abc\"", "\"x\", \"abc\"", "*"] {
+            let r = try fileResponse().evaluated(for: request([("if-none-match", condition)]))
+            #expect(r.status == 304, "\(condition)")
+            #expect(r.header("ETag") == "\"abc\"" && r.header("Cache-Control") == "immutable")
+            #expect(r.body.length == 0)
+        }
+        #expect(try fileResponse().evaluated(for: request([("if-none-match", "\"other\"")])).status == 200)
+    }
+
+    @Test func rangeGives206WithContentRange() throws {
+        let r = try fileResponse().evaluated(for: request([("range", "bytes=100-199")]))
+        #expect(r.status == 206)
+        #expect(r.header("Content-Range") == "bytes 100-199/1000")
+        guard case .file(_, let offset, let length) = r.body else { Issue.record("not a file body"); return }
+        #expect(offset == 110 && length == 100)
+    }
+
+    @Test func unsatisfiableRangeGives416() throws {
+        let r = try fileResponse().evaluated(for: request([("range", "bytes=5000-")]))
+        #expect(r.status == 416 && r.header("Content-Range") == "bytes */1000")
+    }
+
+    @Test func ifRangeMustMatchStrongly() throws {
+        #expect(try fileResponse().evaluated(for: request([("range", "bytes=0-1"), ("if-range", "\"abc\"")])).status == 206)
+        #expect(try fileResponse().evaluated(for: request([("range", "bytes=0-1"), ("if-range", "\"old\"")])).status == 200)
+        #expect(try fileResponse().evaluated(for: request([("range", "bytes=0-1"), ("if-range", "W/\"abc\"")])).status == 200)
+        #expect(try fileResponse().evaluated(for: request([("range", "bytes=0-1"), ("if-range", "Tue, 01 Jan 2030 00:00:00 GMT")])).status == 200)
+    }
+
+    @Test func rangesOnlyWhereOfferedAndForGET() throws {
+        var noRanges = try fileResponse()
+        noRanges.headers.removeAll { $0.0 == "Accept-Ranges" }
+        #expect(noRanges.evaluated(for: request([("range", "bytes=0-1")])).status == 200)
+        #expect(try fileResponse().evaluated(for: request([("range", "bytes=0-1")], method: "HEAD")).status == 200)
+        let bytes = Response(status: 200, headers: [("Accept-Ranges", "bytes")], body: .bytes([1, 2, 3]))
+        #expect(bytes.evaluated(for: request([("range", "bytes=0-1")])).status == 200)
+    }
+}
