@@ -9,7 +9,7 @@ UPSTREAM  ?= https://pypi.org/simple/
 BIN       := .build/release/wheelhouse
 TEST_VENV := .venv-test
 
-.PHONY: all deps build release run test unit e2e bench bench-smoke clean
+.PHONY: all deps build release run test unit e2e bench bench-smoke logs devpi-logs clean
 
 all: release
 
@@ -35,6 +35,10 @@ unit: deps
 e2e: release
 	@scripts/test-env.sh $(TEST_VENV)
 	WHEELHOUSE_BIN=$(abspath $(BIN)) $(TEST_VENV)/bin/pytest -q tests/e2e
+
+# Follow the compose service's log (devstack habit: make devpi-logs).
+logs devpi-logs:
+	docker compose logs -f --tail=100 wheelhouse 2>/dev/null || docker-compose logs -f --tail=100 wheelhouse
 
 # Benchmarks against nginx and devpi (minutes; not part of make test). See docs/performance.md.
 bench: release

@@ -30,7 +30,11 @@ public final class Server: IOHandler {
     /// One read buffer for every connection: the loop is single-threaded.
     var scratch = [UInt8](repeating: 0, count: 64 * 1024)
 
-    public init(loop: EventLoop, listener: FileDescriptor, responder: HTTPResponder, logger: Logger, limits: Limits = Limits()) {
+    public let stats: ServerStats
+
+    public init(loop: EventLoop, listener: FileDescriptor, responder: HTTPResponder, logger: Logger, limits: Limits = Limits(),
+                stats: ServerStats = ServerStats()) {
+        self.stats = stats
         self.loop = loop
         self.listener = listener
         self.responder = responder
@@ -110,6 +114,7 @@ public final class Server: IOHandler {
             do {
                 try connection.start()
                 connections[ObjectIdentifier(connection)] = connection
+                stats.openConnections = connections.count
             } catch {
                 logger.warning("register_failed", ["error": "\(error)"])
             }
@@ -118,6 +123,7 @@ public final class Server: IOHandler {
 
     func connectionDidClose(_ connection: Connection) {
         connections.removeValue(forKey: ObjectIdentifier(connection))
+        stats.openConnections = connections.count
         checkDrained()
     }
 
@@ -157,6 +163,7 @@ public final class Server: IOHandler {
     // MARK: - Access log
 
     func logAccess(_ entry: Connection.AccessLog, client: String, complete: Bool, note: String?) {
+        stats.record(status: entry.status, bodyBytes: entry.bodyLength, complete: complete)
         let level: Logger.Level = complete ? .info : .warning
         guard logger.isEnabled(level) else { return }  // formatting the fields is most of the cost
         let ms = entry.started == 0 ? 0 : Double(EventLoop.now() - entry.started) / 1_000_000

@@ -49,6 +49,18 @@ public final class CacheStore {
         }
     }
 
+    /// A random id made on first start and kept in `uuid`, like devpi's server uuid.
+    public func serverUUID() throws -> String {
+        let path = "\(root)/uuid"
+        if let bytes = try Files.readAll(path), bytes.count == 32 { return String(decoding: bytes, as: UTF8.self) }
+        let hex = (0..<2).map { _ in
+            let s = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }.joined()
+        try writeAtomically(Array(hex.utf8), to: path)
+        return hex
+    }
+
     // MARK: - Pages
 
     public func loadPage(_ name: ProjectName) -> ProjectPage? {

@@ -14,6 +14,9 @@ public struct ProxyConfig: Sendable {
     public var notFoundTTLSeconds: Double = 60
     /// Never contact upstream: serve what is cached, list only cached files.
     public var offline = false
+    /// Where the server listens, as /+status reports it (devpi's `host`, `port`).
+    public var listenHost = "0.0.0.0"
+    public var listenPort = 3141
 
     public init(dataDirectory: String, upstream: String) {
         self.dataDirectory = dataDirectory

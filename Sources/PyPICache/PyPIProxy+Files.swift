@@ -112,6 +112,7 @@ extension PyPIProxy {
         fileFetches.removeValue(forKey: fetch.key)
         switch result {
         case .success(let size):
+            stats.upstream(.file, succeeded: true, now: PyPIProxy.now())
             do {
                 try store.commit(fetch.tempFile, as: fetch.key)
                 index.addCached(fetch.key, size: size)
@@ -123,6 +124,8 @@ extension PyPIProxy {
                 logger.error("cache_commit_failed", ["file": fetch.key.filename, "error": "\(error)"])
             }
         case .failure(let failure):
+            // A 404 is an answer: upstream is up, the file is just not there.
+            stats.upstream(.file, succeeded: failure.status == 404, error: "\(fetch.key.filename): \(failure.reason)", now: PyPIProxy.now())
             store.discard(fetch.tempFile)
             logger.warning("upstream_file_failed", ["file": fetch.key.filename, "status": String(failure.status), "error": failure.reason])
         }
@@ -168,6 +171,9 @@ extension PyPIProxy {
     }
 
     func fileResponse(_ key: FileKey, _ body: Body, cache: String) -> Response {
+        let subject = key.metadataSubject ?? key
+        let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename)
+        stats.served(.file, cache: cache, project: project, file: key, now: PyPIProxy.now())
         var headers = [
             ("Content-Type", "application/octet-stream"),
             ("ETag", key.etag),

@@ -78,6 +78,11 @@ extension PyPIProxy {
             case .failed:
                 break
             }
+            if case .failed(let reason, _) = outcome {
+                stats.upstream(.page, succeeded: false, error: "\(name): \(reason)", now: PyPIProxy.now())
+            } else {
+                stats.upstream(.page, succeeded: true, now: PyPIProxy.now())
+            }
             logger.info("upstream_page", ["project": name.normalized, "result": "\(outcome.summary)"])
         }
         fetch.join(waiter)
@@ -94,6 +99,7 @@ extension PyPIProxy {
     }
 
     func pageResponse(_ page: ProjectPage, name: ProjectName, _ variant: PageVariant, cache: String) -> Response {
+        stats.served(.page, cache: cache, project: name, now: PyPIProxy.now())
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let page = rendered.rendered(key) {
             // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
@@ -137,5 +143,19 @@ extension PageFetch.Outcome {
         case .notFound: "not-found"
         case .failed(let reason, _): "failed: \(reason)"
         }
+    }
+}
+
+extension PyPIProxy {
+    /// The simple index root: the projects wheelhouse has pages for (not upstream's
+    /// whole list, which pip and uv never need).
+    func projectListPage(_ request: Request) -> Response {
+        var html = "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"\(PageRenderer.apiVersion)\">\n"
+        html += "    <title>Simple index</title>\n  </head>\n  <body>\n"
+        for name in index.projectNames {
+            html += "    <a href=\"\(name.normalized)/\">\(name.normalized)</a><br/>\n"
+        }
+        html += "  </body>\n</html>\n"
+        return Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Array(html.utf8)))
     }
 }

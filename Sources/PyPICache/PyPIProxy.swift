@@ -12,7 +12,7 @@ import Upstream
 /// - every response says `X-Cache: HIT | MISS | STALE` where it applies;
 /// - only URLs that an upstream page named are ever fetched.
 public final class PyPIProxy: HTTPResponder {
-    let config: ProxyConfig
+    var config: ProxyConfig
     let loop: EventLoop
     let curl: CurlMulti
     let store: CacheStore
@@ -23,7 +23,13 @@ public final class PyPIProxy: HTTPResponder {
     let rendered = RenderedPages()
     /// Projects upstream said do not exist, until when (negative cache).
     var notFoundUntil: [ProjectName: Double] = [:]
+    public let stats = CacheStats()
+    /// The HTTP server's counters (requests by status, bytes, connections), set by whoever starts it.
+    public var serverStats: ServerStats?
     let started = Date()
+    /// This server's identity, kept in the data directory (devpi reports one too).
+    let uuid: String
+    public static let version = "0.1.0"
 
     public init(config: ProxyConfig, loop: EventLoop, logger: Logger) throws {
         self.config = config
@@ -32,19 +38,30 @@ public final class PyPIProxy: HTTPResponder {
         curl = CurlMulti(loop: loop)
         store = try CacheStore(root: config.dataDirectory)
         index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames())
+        uuid = try store.serverUUID()
     }
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
     public var cachedFileCount: Int { index.cachedFiles.keys.count { $0.metadataSubject == nil } }
     public var inFlightTransfers: Int { curl.activeCount }
 
+    /// The port actually bound (when started with port 0), for /+status.
+    public func setListenAddress(host: String, port: Int) {
+        config.listenHost = host
+        config.listenPort = port
+    }
+
     public func respond(to exchange: Exchange) {
         let request = exchange.request
         switch Route.parse(path: request.path, query: request.query) {
         case .home:
             exchange.send(homePage())
+        case .projectWeb(let name):
+            exchange.send(projectWebPage(name))
         case .status:
-            exchange.send(statusPage())
+            exchange.send(statusResponse(request))
+        case .metrics:
+            exchange.send(metricsResponse())
         case .projectList:
             exchange.send(projectListPage(request))
         case .project(let name, let alias):

@@ -5,7 +5,10 @@
 /// encoded) are refused before anything looks at the disk.
 public enum Route: Equatable, Sendable {
     case home
+    /// The web page of one project's cached files (devpi-web's /root/pypi/<project>).
+    case projectWeb(ProjectName)
     case status
+    case metrics
     case projectList
     /// `alias`: requested under `/simple/` rather than `/root/pypi/+simple/`.
     case project(ProjectName, alias: Bool)
@@ -35,6 +38,8 @@ public enum Route: Equatable, Sendable {
             return .home
         case ["+status"]:
             return .status
+        case ["+metrics"]:
+            return .metrics
         case ["root", "pypi", "+simple", ""], ["simple", ""]:
             return .projectList
         case ["root", "pypi", "+simple"], ["simple"]:
@@ -43,6 +48,9 @@ public enum Route: Equatable, Sendable {
             return project(Array(s.dropFirst(3)), prefix: simplePrefix, alias: false, suffix: suffix)
         case let s where s.count >= 2 && s[0] == "simple":
             return project(Array(s.dropFirst(1)), prefix: aliasPrefix, alias: true, suffix: suffix)
+        case let s where s.count == 3 && s[0] == "root" && s[1] == "pypi" && !s[2].hasPrefix("+"):
+            guard let name = ProjectName(s[2]) else { return .notFound("not a valid project name") }
+            return .projectWeb(name)
         case let s where s.count == 6 && s[0] == "root" && s[1] == "pypi" && s[2] == "+f":
             guard let key = FileKey(hashDirectory: s[3], hashSubdirectory: s[4], filename: s[5]) else {
                 return .notFound("not a valid file path")

@@ -113,6 +113,9 @@ struct Serve: ParsableCommand {
         let proxy = try PyPIProxy(config: config, loop: loop, logger: logger)
         let listener = try Socket.listen(host: host, port: UInt16(port))
         let server = Server(loop: loop, listener: listener, responder: proxy, logger: logger, limits: limits)
+        proxy.serverStats = server.stats
+        let boundPort = Int(try Socket.localPort(listener))
+        proxy.setListenAddress(host: host, port: boundPort)
         try server.start()
 
         var stopping = false
@@ -131,7 +134,7 @@ struct Serve: ParsableCommand {
                                           "open_connections": String(server.openConnections)])
             server.shutdown(graceMS: graceMS, done: finish)
         }
-        logger.lifecycle("listening", ["host": host, "port": String(try Socket.localPort(listener)),
+        logger.lifecycle("listening", ["host": host, "port": String(boundPort),
                                        "data_dir": config.dataDirectory, "upstream": config.upstream,
                                        "offline": String(config.offline), "cached_files": String(proxy.cachedFileCount)])
         try loop.run()

@@ -1,0 +1,145 @@
+import FoundationEssentials
+import HTTPServer
+
+/// `/+status` (devpi's shape, plus wheelhouse's own keys) and `/+metrics`
+/// (Prometheus text format).
+extension PyPIProxy {
+    enum UpstreamState {
+        case unknown, online, offline
+        case failing(since: Double, error: String)
+
+        var name: String {
+            switch self {
+            case .unknown: "unknown"
+            case .online: "online"
+            case .offline: "offline"
+            case .failing: "failing"
+            }
+        }
+    }
+
+    var upstreamState: UpstreamState {
+        if config.offline { return .offline }
+        if let since = stats.failingSince { return .failing(since: since, error: stats.lastUpstreamError ?? "") }
+        return stats.lastUpstreamSuccess == nil ? .unknown : .online
+    }
+
+    struct Status {
+        let json: String
+        /// The same facts as label/value pairs, for the HTML view.
+        let summary: [(String, String)]
+    }
+
+    func status() -> Status {
+        let uptime = Int(PyPIProxy.now() - started.timeIntervalSince1970)
+        let hits = stats.hits.values.reduce(0, +), misses = stats.misses.values.reduce(0, +)
+        let state = upstreamState
+        var failingSince = "null", lastError = "null"
+        if case .failing(let since, let error) = state {
+            failingSince = PageRenderer.quote(Date(timeIntervalSince1970: since).formatted(.iso8601))
+            lastError = PageRenderer.quote(error)
+        } else if let error = stats.lastUpstreamError {
+            lastError = PageRenderer.quote(error)
+        }
+        let metrics = metricSamples().filter { $0.labels.isEmpty }
+            .map { "[\(PageRenderer.quote($0.name)),\(PageRenderer.quote($0.type)),\($0.value)]" }.joined(separator: ",")
+        let q = PageRenderer.quote
+        let json = """
+        {"type":"status","result":{"serverdir":\(q(config.dataDirectory)),"uuid":\(q(uuid)),\
+        "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))]],"host":\(q(config.listenHost)),"port":\(config.listenPort),\
+        "outside-url":null,"role":"PRIMARY","metrics":[\(metrics)],\
+        "uptime-seconds":\(uptime),"cached-projects":\(projectSummaries().count),"cached-files":\(cachedFileCount),\
+        "cached-bytes":\(index.cachedBytes),"hits":\(hits + stats.stale),"misses":\(misses),\
+        "in-flight-transfers":\(curl.activeCount),"open-connections":\(serverStats?.openConnections ?? 0),\
+        "upstream":{"url":\(q(config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
+
+        """
+        let summary: [(String, String)] = [
+            ("Version", "wheelhouse \(PyPIProxy.version)"),
+            ("Up for", WebFormat.duration(uptime)),
+            ("Data directory", config.dataDirectory),
+            ("Listening on", "\(config.listenHost):\(config.listenPort)"),
+            ("Upstream", "\(config.upstream) (\(state.name))"),
+            ("Last upstream error", stats.lastUpstreamError ?? "none"),
+            ("Cached", "\(cachedFileCount) files, \(WebFormat.bytes(index.cachedBytes)), \(projectSummaries().count) projects"),
+            ("Hits / misses", "\(hits + stats.stale) / \(misses)"),
+            ("Downloads in progress", "\(curl.activeCount)"),
+            ("Open connections", "\(serverStats?.openConnections ?? 0)"),
+        ]
+        return Status(json: json, summary: summary)
+    }
+
+    /// JSON by default and for `application/json`; HTML when a browser prefers it.
+    func statusResponse(_ request: Request) -> Response {
+        if prefersHTML(request.header("accept")) { return statusHTML() }
+        return Response(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-cache")],
+                        body: .bytes(Array(status().json.utf8)))
+    }
+
+    private func prefersHTML(_ accept: String?) -> Bool {
+        guard let accept = accept?.lowercased() else { return false }
+        func quality(of type: String) -> Double? {
+            for item in accept.split(separator: ",") {
+                let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
+                guard parts.first == type else { continue }
+                return parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            }
+            return nil
+        }
+        guard let html = quality(of: "text/html"), html > 0 else { return false }
+        return html >= (quality(of: "application/json") ?? 0)
+    }
+
+    struct MetricSample {
+        let name: String
+        let type: String
+        let help: String
+        var labels: String = ""
+        let value: Int
+    }
+
+    func metricSamples() -> [MetricSample] {
+        var samples: [MetricSample] = []
+        func add(_ name: String, _ type: String, _ help: String, _ value: Int, labels: String = "") {
+            samples.append(MetricSample(name: name, type: type, help: help, labels: labels, value: value))
+        }
+        for (status, count) in (serverStats?.responsesByStatus ?? [:]).sorted(by: { $0.key < $1.key }) {
+            add("wheelhouse_http_responses_total", "counter", "HTTP responses sent, by status.", count, labels: "status=\"\(status)\"")
+        }
+        add("wheelhouse_http_sent_bytes_total", "counter", "Body bytes of completed responses.", serverStats?.bodyBytesSent ?? 0)
+        add("wheelhouse_http_responses_cut_total", "counter", "Responses cut short before their end.", serverStats?.responsesCut ?? 0)
+        add("wheelhouse_open_connections", "gauge", "Client connections open now.", serverStats?.openConnections ?? 0)
+        for kind in CacheStats.Kind.allCases {
+            let l = "kind=\"\(kind.rawValue)\""
+            add("wheelhouse_cache_hits_total", "counter", "Requests answered from the cache.", stats.hits[kind] ?? 0, labels: l)
+            add("wheelhouse_cache_misses_total", "counter", "Requests that went upstream.", stats.misses[kind] ?? 0, labels: l)
+            add("wheelhouse_upstream_fetches_total", "counter", "Upstream requests finished.", stats.upstreamFetches[kind] ?? 0, labels: l)
+            add("wheelhouse_upstream_failures_total", "counter", "Upstream requests that failed.", stats.upstreamFailures[kind] ?? 0, labels: l)
+        }
+        add("wheelhouse_cache_stale_total", "counter", "Stale pages served because upstream failed.", stats.stale)
+        add("wheelhouse_upstream_inflight_transfers", "gauge", "Upstream transfers in progress.", curl.activeCount)
+        add("wheelhouse_cached_files", "gauge", "Distribution files in the cache.", cachedFileCount)
+        add("wheelhouse_cached_bytes", "gauge", "Bytes in the cache.", index.cachedBytes)
+        add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", Int(PyPIProxy.now() - started.timeIntervalSince1970))
+        return samples
+    }
+
+    func metricsResponse() -> Response {
+        // The text format wants each family's samples together, after its HELP and TYPE.
+        let samples = metricSamples()
+        var families: [String] = []
+        var byFamily: [String: [MetricSample]] = [:]
+        for s in samples {
+            if byFamily[s.name] == nil { families.append(s.name) }
+            byFamily[s.name, default: []].append(s)
+        }
+        var out = ""
+        for name in families {
+            let family = byFamily[name]!
+            out += "# HELP \(name) \(family[0].help)\n# TYPE \(name) \(family[0].type)\n"
+            for s in family { out += s.labels.isEmpty ? "\(name) \(s.value)\n" : "\(name){\(s.labels)} \(s.value)\n" }
+        }
+        return Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-cache")],
+                        body: .bytes(Array(out.utf8)))
+    }
+}
