@@ -21,6 +21,9 @@ extension PyPIProxy {
             index.removeCached(key)
         }
         if config.offline { return exchange.send(.error(404, "offline mode: \(key.filename) is not cached")) }
+        if PyPIProxy.onlyIfCached(exchange.request) {
+            return exchange.send(.error(504, "\(key.filename) is not cached (only-if-cached)"))
+        }
         if let running = fileFetches[key] { return running.join(exchange) }
         if let source = source(for: key) { return serve(key, from: source, exchange: exchange) }
 

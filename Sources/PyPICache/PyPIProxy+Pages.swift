@@ -26,6 +26,10 @@ extension PyPIProxy {
         if config.offline {
             return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
         }
+        if PyPIProxy.onlyIfCached(request) {
+            if let cached { return exchange.send(pageResponse(cached, name: name, variant, cache: "HIT")) }
+            return exchange.send(.error(504, "project \(name) is not cached (only-if-cached)"))
+        }
         if let until = notFoundUntil[name], PyPIProxy.now() < until {
             return exchange.send(.error(404, "project \(name) not found upstream (cached answer)"))
         }

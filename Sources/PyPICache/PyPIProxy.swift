@@ -79,6 +79,12 @@ public final class PyPIProxy: HTTPResponder {
 
     static func now() -> Double { Date().timeIntervalSince1970 }
 
+    /// RFC 9111 `Cache-Control: only-if-cached`: answer from the cache or with 504,
+    /// never from upstream (`wheelhouse prefetch --check` asks this way).
+    static func onlyIfCached(_ request: Request) -> Bool {
+        request.header("cache-control")?.lowercased().contains("only-if-cached") == true
+    }
+
     /// Abandons every upstream transfer and deletes its temp file, so a shutdown
     /// leaves no partial file behind. Clients still following a download are cut short.
     public func shutdown() {

@@ -64,6 +64,9 @@ import Testing
     @Test func infoPages() {
         #expect(route("/") == .home)
         #expect(route("/+status") == .status)
+        #expect(route("/+metrics") == .metrics)
+        #expect(route("/root/pypi/Django") == .projectWeb(ProjectName("django")!))
+        guard case .notFound = route("/root/pypi/+nope") else { Issue.record("+nope"); return }
     }
 }
 
