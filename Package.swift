@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // wheelhouse: a caching PyPI proxy. Layers depend one way only (see docs/architecture.md):
-//   wheelhouse (CLI) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims (CLinux, CCurl, CZlib)
+//   wheelhouse (CLI) -> Prefetch (requirements, PEP 440/508/425) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims (CLinux, CCurl, CZlib)
 import PackageDescription
 
 let package = Package(
@@ -22,8 +22,10 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["Reactor"]),
         .target(name: "Upstream", dependencies: ["Reactor", "CCurl"]),
         .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "CZlib"]),
+        .target(name: "Prefetch", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor"]),
         .executableTarget(name: "wheelhouse", dependencies: [
             "PyPICache",
+            "Prefetch",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -31,6 +33,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor"]),
         .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache"]),
+        .testTarget(name: "PrefetchTests", dependencies: ["Prefetch", "PyPICache"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -22,8 +22,13 @@ public final class Logger {
     }
 
     public var minimumLevel: Level
+    private let fd: Int32
 
-    public init(level: Level = .info) { self.minimumLevel = level }
+    /// `fd` 1 (stdout) for a server; a command that prints its own output logs to 2.
+    public init(level: Level = .info, fd: Int32 = 1) {
+        self.minimumLevel = level
+        self.fd = fd
+    }
 
     public func isEnabled(_ level: Level) -> Bool { level >= minimumLevel }
 
@@ -44,15 +49,7 @@ public final class Logger {
             line += " \(key)=\(Logger.quoted(value))"
         }
         line += "\n"
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buf in
-            var off = 0
-            while off < buf.count {
-                let n = Glibc.write(1, buf.baseAddress! + off, buf.count - off)
-                if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-                off += n
-            }
-        }
+        Terminal.write(line, fd: fd)
     }
 
     public func info(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.info, event, fields) }

@@ -44,6 +44,8 @@ public final class Transfer {
         /// Let libcurl ask for and decode gzip (pages only: files are stored as sent).
         public var acceptCompressed = false
         public var maxRedirects = 5
+        /// HEAD instead of GET.
+        public var headOnly = false
         public init() {}
     }
 
@@ -91,6 +93,7 @@ public final class Transfer {
         ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 128 * 1024)
         ccurl_easy_setopt_str(easy, CURLOPT_USERAGENT, "wheelhouse/0.1")
         if o.acceptCompressed { ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "") }
+        if o.headOnly { ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1) }
         ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         for h in o.headers { headerList = curl_slist_append(headerList, h) }
         if let list = headerList { ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list) }

@@ -6,6 +6,6 @@ struct Wheelhouse: ParsableCommand {
         commandName: "wheelhouse",
         abstract: "A caching PyPI proxy: pip and uv install through it, online or offline.",
         version: "0.1.0",
-        subcommands: [Serve.self, PipConf.self, UvConf.self, Healthcheck.self],
+        subcommands: [Serve.self, PrefetchCommand.self, PipConf.self, UvConf.self, Healthcheck.self],
         defaultSubcommand: Serve.self)
 }

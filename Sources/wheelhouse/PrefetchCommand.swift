@@ -1,0 +1,121 @@
+import ArgumentParser
+import Glibc
+import HTTPServer
+import Prefetch
+import PyPICache
+import Reactor
+import Upstream
+
+struct PrefetchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prefetch",
+        abstract: "Fill the cache with the files pip would install for requirements, to work offline later.",
+        discussion: """
+        Pinned requirements (==, ===) fetch that version; unpinned ones fetch the newest version the \
+        specifiers allow (no dependency resolution: pin everything, e.g. with pip-compile, to get a \
+        whole environment). Of that version, the wheel pip would pick for --python-version and \
+        --platform, else the sdist; --all-files fetches every file of the version.
+        Files go through a running wheelhouse (--server) or, with --data-dir, straight into a data \
+        directory. Exit status: 0 all done, 1 something failed or (--check) is missing, 2 bad input.
+        """)
+
+    @Option(name: [.customShort("r"), .customLong("requirement")], help: "A requirements file (repeatable).")
+    var requirementFiles: [String] = []
+
+    @Option(name: [.customShort("c"), .customLong("constraint")], help: "A constraints file (repeatable).")
+    var constraintFiles: [String] = []
+
+    @Argument(help: "Requirements, as on a pip command line (e.g. 'django==4.2.7').")
+    var requirements: [String] = []
+
+    @Option(name: .customLong("python-version"), help: "Target Python version.")
+    var pythonVersion = "3.11"
+
+    @Option(help: "Target platform tag (repeatable); manylinux tags include older glibc levels.")
+    var platform: [String] = []
+
+    @Flag(name: .customLong("all-files"), help: "Fetch every file of the chosen version, not just the one pip would pick.")
+    var allFiles = false
+
+    @Option(help: "A running wheelhouse to fetch through.")
+    var server: String?
+
+    @Option(name: .customLong("data-dir"), help: "Fill this data directory directly (no server running).")
+    var dataDir: String?
+
+    @Option(help: "Upstream index for --data-dir mode.")
+    var upstream = "https://pypi.org/simple/"
+
+    @Flag(help: "Only report what is missing from the cache; download nothing.")
+    var check = false
+
+    @Option(help: "Downloads at once.")
+    var parallel = 4
+
+    func validate() throws {
+        if server != nil && dataDir != nil { throw ValidationError("give --server or --data-dir, not both") }
+        if requirementFiles.isEmpty && requirements.isEmpty { throw ValidationError("nothing to prefetch: give -r FILE or requirements") }
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be 1-64") }
+    }
+
+    func run() throws {
+        guard let target = Target(pythonVersion: pythonVersion, platforms: platform.isEmpty ? [Self.defaultPlatform()] : platform) else {
+            throw ValidationError("--python-version must look like 3.11")
+        }
+        let set: RequirementSet
+        do {
+            var parsed = try RequirementsParser.parse(files: requirementFiles, requirements: requirements)
+            for file in constraintFiles {
+                parsed.constraints += try RequirementsParser.parse(files: [file]).requirements
+            }
+            set = parsed
+        } catch let error as RequirementsError {
+            Terminal.write("error: \(error.description)\n", fd: 2)
+            throw ExitCode(2)
+        }
+
+        Curl.globalInit()
+        let loop = try EventLoop()
+        var embedded: (PyPIProxy, Server)?
+        var serverURL = server ?? "http://localhost:3141"
+        if let dataDir {
+            // No server running: start one inside this process, on loopback, over the
+            // data directory, and fetch through it: same atomic, verified writes.
+            var config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
+            config.offline = false
+            let proxy = try PyPIProxy(config: config, loop: loop, logger: Logger(level: .error, fd: 2))
+            let listener = try Socket.listen(host: "127.0.0.1", port: 0)
+            let server = Server(loop: loop, listener: listener, responder: proxy, logger: Logger(level: .error, fd: 2))
+            try server.start()
+            serverURL = "http://127.0.0.1:\(try Socket.localPort(listener))"
+            embedded = (proxy, server)
+        }
+
+        var options = PrefetchRunner.Options(server: serverURL, target: target)
+        options.allFiles = allFiles
+        options.check = check
+        options.parallel = parallel
+        let where_ = dataDir.map { "data directory \($0)" } ?? serverURL
+        Terminal.write("\(check ? "checking" : "prefetching") \(set.requirements.count) requirements for Python \(pythonVersion) on \(target.platforms.first ?? "?") via \(where_)\n")
+        let summary = try PrefetchRunner(loop: loop, options: options, progress: Progress()).run(set)
+        if let (proxy, server) = embedded {
+            server.stop()
+            proxy.shutdown()
+        }
+
+        var parts = check
+            ? ["cached \(summary.alreadyCached)", "missing \(summary.missing)"]
+            : ["fetched \(summary.fetched) (\(Progress.describe(bytes: summary.bytes)))", "already cached \(summary.alreadyCached)"]
+        parts += ["skipped \(summary.skipped)", "failed \(summary.failed)"]
+        Terminal.write("summary: " + parts.joined(separator: ", ") + "\n")
+        if !summary.succeeded { throw ExitCode(1) }
+    }
+
+    /// manylinux_2_28 on this machine's architecture: what most wheels target today.
+    static func defaultPlatform() -> String {
+        var u = utsname()
+        uname(&u)
+        let machine = withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return "manylinux_2_28_\(machine.isEmpty ? "x86_64" : machine)"
+    }
+}
