@@ -1,3 +1,5 @@
+import Reactor
+
 /// PEP 440 version specifiers: one clause (`>=1.2`, `==1.4.*`, `~=2.2`), and a
 /// comma-separated set of them, all of which must hold.
 public struct Specifier: Equatable, Sendable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import Reactor
+
 /// A PEP 440 version, parsed leniently (normalizing spellings the way pip does)
 /// and ordered as PEP 440 says: epoch, release, pre, post, dev, local.
 public struct Version: Comparable, Hashable, Sendable, CustomStringConvertible {
@@ -140,15 +142,5 @@ public struct Version: Comparable, Hashable, Sendable, CustomStringConvertible {
     var publicVersion: Version {
         guard !local.isEmpty, let plus = description.firstIndex(of: "+"), let v = Version(description[..<plus]) else { return self }
         return v
-    }
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        let scalars = Substring(self).unicodeScalars
-        let drop = Set(set.unicodeScalars)
-        guard let first = scalars.firstIndex(where: { !drop.contains($0) }),
-              let last = scalars.lastIndex(where: { !drop.contains($0) }) else { return "" }
-        return String(scalars[first...last])
     }
 }

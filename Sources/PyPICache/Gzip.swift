@@ -1,4 +1,5 @@
 import CZlib
+import Reactor
 
 /// gzip for page bodies (never for package files: pip and uv ask for identity,
 /// and a file's bytes must stay exactly the bytes its hash names).
@@ -7,19 +8,9 @@ enum Gzip {
         var stream = z_stream()
         guard czlib_deflate_init_gzip(&stream, level) == Z_OK else { return nil }
         defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
-        var input = input
-        let status: Int32 = input.withUnsafeMutableBytes { inBuf in
-            output.withUnsafeMutableBytes { outBuf in
-                stream.next_in = inBuf.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_in = uInt(inBuf.count)
-                stream.next_out = outBuf.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_out = uInt(outBuf.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
-        guard status == Z_STREAM_END else { return nil }
-        return Array(output.prefix(Int(stream.total_out)))
+        let capacity = Int(deflateBound(&stream, uLong(input.count))) + 32
+        let (status, output) = Zlib.oneShot(&stream, input: input, capacity: capacity) { deflate(&$0, Z_FINISH) }
+        return status == Z_STREAM_END ? output : nil
     }
 
     /// Whether an Accept-Encoding header accepts gzip (q > 0, by name or `*`).

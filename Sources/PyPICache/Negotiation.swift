@@ -1,3 +1,5 @@
+import Reactor
+
 /// The page formats wheelhouse serves, and how a client's Accept header picks
 /// one (PEP 691: q-values, with the server's preference breaking ties).
 public enum PageFormat: Sendable, Equatable {
@@ -48,16 +50,5 @@ public enum PageFormat: Sendable, Equatable {
         case "application/*": [.json, .html]
         default: []
         }
-    }
-}
-
-extension StringProtocol {
-    /// Trims the given characters (compared as Unicode scalars, so "\r\n" is two) from both ends.
-    func trimmingCharacters(in set: String) -> String {
-        let scalars = Substring(self).unicodeScalars
-        let drop = Set(set.unicodeScalars)
-        guard let first = scalars.firstIndex(where: { !drop.contains($0) }),
-              let last = scalars.lastIndex(where: { !drop.contains($0) }) else { return "" }
-        return String(scalars[first...last])
     }
 }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import HTTPServer
+import Reactor
 
 /// `/+status` (devpi's shape, plus wheelhouse's own keys) and `/+metrics`
 /// (Prometheus text format).

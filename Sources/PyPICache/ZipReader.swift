@@ -141,19 +141,9 @@ public struct ZipReader {
         guard czlib_inflate_init_raw(&stream) == Z_OK else { throw Failure("inflateInit failed") }
         defer { inflateEnd(&stream) }
         // One spare byte so that data longer than declared is caught rather than cut.
-        var output = [UInt8](repeating: 0, count: expectedSize + 1)
-        var input = input
-        let status: Int32 = input.withUnsafeMutableBytes { inBuf in
-            output.withUnsafeMutableBytes { outBuf in
-                stream.next_in = inBuf.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_in = uInt(inBuf.count)
-                stream.next_out = outBuf.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_out = uInt(outBuf.count)
-                return inflate(&stream, Z_FINISH)
-            }
-        }
+        let (status, output) = Zlib.oneShot(&stream, input: input, capacity: expectedSize + 1) { inflate(&$0, Z_FINISH) }
         guard status == Z_STREAM_END else { throw Failure("corrupt deflate data (zlib status \(status))") }
-        return Array(output.prefix(Int(stream.total_out)))
+        return output
     }
 
     // MARK: - Helpers

@@ -163,14 +163,3 @@ public final class Transfer {
         delegate?.transferDidComplete(self, error: error)
     }
 }
-
-extension StringProtocol {
-    /// Trims the given characters (compared as Unicode scalars, so "\r\n" is two) from both ends.
-    func trimmingCharacters(in set: String) -> String {
-        let scalars = Substring(self).unicodeScalars
-        let drop = Set(set.unicodeScalars)
-        guard let first = scalars.firstIndex(where: { !drop.contains($0) }),
-              let last = scalars.lastIndex(where: { !drop.contains($0) }) else { return "" }
-        return String(scalars[first...last])
-    }
-}

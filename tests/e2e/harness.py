@@ -163,6 +163,20 @@ def raw_get(port, path, timeout=30, read_delay=0.0, max_bytes=None):
     return status, head, body, time.monotonic() - started
 
 
+def raw_request(port, request, timeout=10):
+    """Sends raw bytes, returns everything the server sends until it closes."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
 def http_get(url, headers=None, timeout=30, method="GET"):
     """(status, headers, body) without raising on 4xx/5xx, and without following redirects."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -4,7 +4,7 @@ import os
 import socket
 import time
 
-from harness import file_url, http_get, raw_get, wait_until
+from harness import file_url, http_get, raw_get, raw_request, wait_until
 
 
 def test_client_disconnect_does_not_cancel_the_transfer(start_upstream, start_wheelhouse, corpus, tmp_path, fd_baseline):
@@ -52,13 +52,6 @@ def test_idle_connection_flood_does_not_lock_out_requests(start_upstream, start_
 
 def test_keep_alive_and_pipelining(start_upstream, start_wheelhouse):
     wh = start_wheelhouse(start_upstream().url)
-    with socket.create_connection(("127.0.0.1", wh.port), timeout=10) as s:
-        s.sendall(b"GET /+status HTTP/1.1\r\nHost: x\r\n\r\nHEAD /+status HTTP/1.1\r\nHost: x\r\n\r\n"
-                  b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = raw_request(wh.port, b"GET /+status HTTP/1.1\r\nHost: x\r\n\r\nHEAD /+status HTTP/1.1\r\nHost: x\r\n\r\n"
+                                b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.count(b"HTTP/1.1 200 OK") == 2 and data.count(b"HTTP/1.1 404 Not Found") == 1

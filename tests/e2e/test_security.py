@@ -1,21 +1,7 @@
 """No path traversal, no open proxy, clear errors for bad requests."""
-import socket
-
 import pytest
 
-from harness import http_get
-
-
-def raw_request(port, request, timeout=10):
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(request)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return data
+from harness import http_get, raw_request
 
 
 @pytest.mark.parametrize("path", [
