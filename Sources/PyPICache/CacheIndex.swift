@@ -10,6 +10,9 @@ public final class CacheIndex {
     }
 
     public private(set) var cachedFiles: [FileKey: Int] = [:]
+    /// Kept up to date as files come and go, so /+status costs nothing with 100,000 files.
+    public private(set) var cachedBytes = 0
+    public private(set) var distributionFileCount = 0
     private var knownFiles: [FileKey: KnownFile] = [:]
     /// sha256 of metadata extracted from cached wheels, by wheel key.
     private var metadataHashes: [FileKey: String] = [:]
@@ -18,18 +21,29 @@ public final class CacheIndex {
     private var storedPages: Set<ProjectName> = []
 
     public init(cachedFiles: [FileKey: Int], storedPages: [ProjectName]) {
-        self.cachedFiles = cachedFiles
         self.storedPages = Set(storedPages)
+        for (key, size) in cachedFiles { addCached(key, size: size) }
     }
-
-    public var cachedBytes: Int { cachedFiles.values.reduce(0, +) }
     public var projectNames: [ProjectName] { Array(storedPages.union(pages.keys)).sorted() }
+    public var projectCount: Int { storedPages.count }
 
     public func size(of key: FileKey) -> Int? { cachedFiles[key] }
     public func known(_ key: FileKey) -> KnownFile? { knownFiles[key] }
 
-    public func addCached(_ key: FileKey, size: Int) { cachedFiles[key] = size }
-    public func removeCached(_ key: FileKey) { cachedFiles.removeValue(forKey: key) }
+    public func addCached(_ key: FileKey, size: Int) {
+        if let old = cachedFiles.updateValue(size, forKey: key) {
+            cachedBytes -= old
+        } else if key.metadataSubject == nil {
+            distributionFileCount += 1
+        }
+        cachedBytes += size
+    }
+
+    public func removeCached(_ key: FileKey) {
+        guard let old = cachedFiles.removeValue(forKey: key) else { return }
+        cachedBytes -= old
+        if key.metadataSubject == nil { distributionFileCount -= 1 }
+    }
 
     public func metadataHash(for wheel: FileKey) -> String? { metadataHashes[wheel] }
     public func setMetadataHash(_ sha: String, for wheel: FileKey) { metadataHashes[wheel] = sha }

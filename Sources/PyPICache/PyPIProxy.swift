@@ -42,7 +42,7 @@ public final class PyPIProxy: HTTPResponder {
     }
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
-    public var cachedFileCount: Int { index.cachedFiles.keys.count { $0.metadataSubject == nil } }
+    public var cachedFileCount: Int { index.distributionFileCount }
     public var inFlightTransfers: Int { curl.activeCount }
 
     /// The port actually bound (when started with port 0), for /+status.

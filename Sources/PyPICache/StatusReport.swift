@@ -49,7 +49,7 @@ extension PyPIProxy {
         {"type":"status","result":{"serverdir":\(q(config.dataDirectory)),"uuid":\(q(uuid)),\
         "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))]],"host":\(q(config.listenHost)),"port":\(config.listenPort),\
         "outside-url":null,"role":"PRIMARY","metrics":[\(metrics)],\
-        "uptime-seconds":\(uptime),"cached-projects":\(projectSummaries().count),"cached-files":\(cachedFileCount),\
+        "uptime-seconds":\(uptime),"cached-projects":\(index.projectCount),"cached-files":\(cachedFileCount),\
         "cached-bytes":\(index.cachedBytes),"hits":\(hits + stats.stale),"misses":\(misses),\
         "in-flight-transfers":\(curl.activeCount),"open-connections":\(serverStats?.openConnections ?? 0),\
         "upstream":{"url":\(q(config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
@@ -62,7 +62,7 @@ extension PyPIProxy {
             ("Listening on", "\(config.listenHost):\(config.listenPort)"),
             ("Upstream", "\(config.upstream) (\(state.name))"),
             ("Last upstream error", stats.lastUpstreamError ?? "none"),
-            ("Cached", "\(cachedFileCount) files, \(WebFormat.bytes(index.cachedBytes)), \(projectSummaries().count) projects"),
+            ("Cached", "\(cachedFileCount) files, \(WebFormat.bytes(index.cachedBytes)), \(index.projectCount) project pages"),
             ("Hits / misses", "\(hits + stats.stale) / \(misses)"),
             ("Downloads in progress", "\(curl.activeCount)"),
             ("Open connections", "\(serverStats?.openConnections ?? 0)"),

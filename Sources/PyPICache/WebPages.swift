@@ -8,14 +8,17 @@ extension PyPIProxy {
     func homePage() -> Response {
         let projects = projectSummaries()
         let totalBytes = index.cachedBytes
+        let shown = 500  // a page, not a dump: the most recently used first
         var rows = ""
-        for p in projects {
+        for p in projects.prefix(shown) {
             let n = HTMLEscaping.escape(p.name.normalized)
             rows += "<tr><td><a href=\"/root/pypi/\(n)\">\(n)</a></td><td class=\"num\">\(p.files)</td>"
             rows += "<td class=\"num\">\(WebFormat.bytes(p.bytes))</td><td>\(WebFormat.ago(p.lastUsed))</td></tr>\n"
         }
         if projects.isEmpty {
             rows = "<tr><td colspan=\"4\" class=\"empty\">Nothing cached yet. Install something through the index below.</td></tr>\n"
+        } else if projects.count > shown {
+            rows += "<tr><td colspan=\"4\" class=\"empty\">… and \(projects.count - shown) more projects.</td></tr>\n"
         }
         let body = """
         \(upstreamBanner())
