@@ -20,9 +20,15 @@ public final class CacheIndex {
     /// Projects whose page is on disk but not yet read.
     private var storedPages: Set<ProjectName> = []
 
+    /// Takes the start-up scan as it is (no copy: with 100,000 files, two dictionaries
+    /// at once would double the peak memory).
     public init(cachedFiles: [FileKey: Int], storedPages: [ProjectName]) {
         self.storedPages = Set(storedPages)
-        for (key, size) in cachedFiles { addCached(key, size: size) }
+        self.cachedFiles = cachedFiles
+        for (key, size) in cachedFiles {
+            cachedBytes += size
+            if key.metadataSubject == nil { distributionFileCount += 1 }
+        }
     }
     public var projectNames: [ProjectName] { Array(storedPages.union(pages.keys)).sorted() }
     public var projectCount: Int { storedPages.count }

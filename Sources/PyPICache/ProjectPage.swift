@@ -81,8 +81,9 @@ public struct ProjectPage: Codable, Sendable, Equatable {
 /// It can only be built from validated parts, so it can never name a path
 /// outside the cache.
 public struct FileKey: Hashable, Sendable, CustomStringConvertible {
-    public let hashDirectory: String
-    public let hashSubdirectory: String
+    /// The 16 hex digits of the two directory names, packed: a key is one integer
+    /// and a filename, which keeps 100,000 cached files in a few MB.
+    private let hashPrefix: UInt64
     public let filename: String
 
     public init?(sha256: String, filename: String) {
@@ -94,29 +95,41 @@ public struct FileKey: Hashable, Sendable, CustomStringConvertible {
     public init?(hashDirectory: String, hashSubdirectory: String, filename: String) {
         guard hashDirectory.utf8.count == 3, hashSubdirectory.utf8.count == 13,
               FileKey.isHex(hashDirectory), FileKey.isHex(hashSubdirectory),
-              FileKey.isSafeFilename(filename)
+              FileKey.isSafeFilename(filename), let prefix = UInt64(hashDirectory + hashSubdirectory, radix: 16)
         else { return nil }
-        self.hashDirectory = hashDirectory
-        self.hashSubdirectory = hashSubdirectory
+        self.hashPrefix = prefix
         self.filename = filename
     }
+
+    private init(hashPrefix: UInt64, filename: String) {
+        self.hashPrefix = hashPrefix
+        self.filename = filename
+    }
+
+    private var hex: String {
+        let digits = String(hashPrefix, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    public var hashDirectory: String { String(hex.prefix(3)) }
+    public var hashSubdirectory: String { String(hex.dropFirst(3)) }
 
     public var relativePath: String { "\(hashDirectory)/\(hashSubdirectory)/\(filename)" }
 
     /// The PEP 658 metadata file that belongs to this file: `<filename>.metadata` beside it.
     public var metadataKey: FileKey? {
-        FileKey(hashDirectory: hashDirectory, hashSubdirectory: hashSubdirectory, filename: filename + ".metadata")
+        FileKey.isSafeFilename(filename + ".metadata") ? FileKey(hashPrefix: hashPrefix, filename: filename + ".metadata") : nil
     }
 
     /// For a `.metadata` key, the distribution file it describes.
     public var metadataSubject: FileKey? {
-        guard filename.hasSuffix(".metadata") else { return nil }
-        return FileKey(hashDirectory: hashDirectory, hashSubdirectory: hashSubdirectory, filename: String(filename.dropLast(9)))
+        guard filename.hasSuffix(".metadata"), filename.utf8.count > 9 else { return nil }
+        return FileKey(hashPrefix: hashPrefix, filename: String(filename.dropLast(9)))
     }
 
     /// An ETag for the file: content-addressed, so the hash prefix identifies it.
     public var etag: String {
-        "\"\(hashDirectory)\(hashSubdirectory)\(filename.hasSuffix(".metadata") ? ".metadata" : "")\""
+        "\"\(hex)\(filename.hasSuffix(".metadata") ? ".metadata" : "")\""
     }
     public var description: String { relativePath }
 
