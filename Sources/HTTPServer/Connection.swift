@@ -15,6 +15,8 @@ final class Connection: IOHandler {
 
     struct Outgoing {
         var head: [UInt8]
+        /// TCP_CORK is on for this response (large file bodies only).
+        var corked = false
         /// An in-memory body, sent with the head in one sendmsg.
         var bytes: [UInt8]
         /// Bytes of head + bytes already sent.
@@ -174,7 +176,14 @@ final class Connection: IOHandler {
         let log = AccessLog(requestID: exchange.requestID, method: exchange.request.method, target: exchange.request.target,
                             status: response.status, bodyLength: isHead ? 0 : response.body.length,
                             cache: response.cacheResult, started: requestStarted)
-        state = .writing(Outgoing(head: Array(head.utf8), bytes: bytes, body: body, keepAlive: keepAlive, log: log))
+        var out = Outgoing(head: Array(head.utf8), bytes: bytes, body: body, keepAlive: keepAlive, log: log)
+        // Small responses go out at once (TCP_NODELAY); large files are corked so they
+        // leave in full segments. Two setsockopt calls are nothing next to megabytes.
+        if case .file(_, let offset, let end) = body, end - offset >= Connection.corkThreshold {
+            Socket.setCork(socket, true)
+            out.corked = true
+        }
+        state = .writing(out)
         flush()
     }
 
@@ -199,7 +208,7 @@ final class Connection: IOHandler {
                 break
             case .file(let file, var offset, let end):
                 while offset < end {
-                    let r = try Socket.sendfile(socket, from: file, offset: &offset, count: min(end - offset, 1 << 20))
+                    let r = try Socket.sendfile(socket, from: file, offset: &offset, count: min(end - offset, 1 << 24))
                     out.body = .file(file, offset: offset, end: end)
                     guard case .done(let n) = r else { state = .writing(out); return setInterest(.writable) }
                     if n == 0 { return finishResponse(out, complete: false, note: "file shorter than expected") }
@@ -234,7 +243,10 @@ final class Connection: IOHandler {
         finishResponse(out, complete: false, note: reason)
     }
 
+    static let corkThreshold = 256 * 1024
+
     private func finishResponse(_ out: Outgoing, complete: Bool, note: String?) {
+        if out.corked && complete { Socket.setCork(socket, false) }
         server.logAccess(out.log, client: client, complete: complete, note: note)
         requestStarted = 0
         guard complete, out.keepAlive else { return close(reason: nil) }

@@ -98,6 +98,13 @@ public enum Socket {
         }
     }
 
+    /// TCP_CORK: hold partial segments while a large body is sent, so sendfile
+    /// batches leave as full segments (nginx's `tcp_nopush`); uncorking flushes.
+    public static func setCork(_ fd: FileDescriptor, _ on: Bool) {
+        var value: Int32 = on ? 1 : 0
+        _ = setsockopt(fd.raw, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Copies file bytes to the socket in the kernel. `offset` advances by the bytes sent.
     public static func sendfile(_ socket: FileDescriptor, from file: FileDescriptor, offset: inout Int, count: Int) throws -> IOResult<Int> {
         var off = off_t(offset)
