@@ -45,6 +45,8 @@ public final class PrefetchRunner {
     private let planner: Planner
     private let progress: Progress
     private var summary = Summary()
+    /// Bytes received so far, including files still arriving (for the progress bar).
+    private var liveBytes = 0
     private var queue: [Job] = []
     private var queued: Set<String> = []
     private var running = 0
@@ -79,7 +81,7 @@ public final class PrefetchRunner {
         while pagesPending > 0 || running > 0 || !queue.isEmpty {
             try loop.runOnce(maxWaitMilliseconds: 200)
             progress.tick(done: summary.fetched + summary.alreadyCached + summary.failed + summary.missing,
-                          total: queued.count, bytes: summary.bytes)
+                          total: queued.count, bytes: liveBytes)
         }
         progress.finish()
         return summary
@@ -178,6 +180,7 @@ public final class PrefetchRunner {
         var bytes = 0
         var head: UpstreamHead?
         let done: (Result) -> Void
+        var onBytes: ((Int) -> Void)?
 
         init(keepBody: Bool, expected: String?, done: @escaping (Result) -> Void) {
             self.keepBody = keepBody
@@ -189,6 +192,7 @@ public final class PrefetchRunner {
 
         func transfer(_ transfer: Transfer, didReceive data: UnsafeRawBufferPointer) -> Bool {
             bytes += data.count
+            onBytes?(data.count)
             if keepBody {
                 guard body.count + data.count <= 256 << 20 else { return false }
                 body.append(contentsOf: data)
@@ -226,6 +230,7 @@ public final class PrefetchRunner {
             self?.transfers.removeValue(forKey: id)
             done(result)
         }
+        if sha256 != nil { fetch.onBytes = { [weak self] n in self?.liveBytes += n } }
         transfer.delegate = fetch
         transfers[id] = (transfer, fetch)
         multi.add(transfer)
