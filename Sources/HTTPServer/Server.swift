@@ -72,6 +72,17 @@ public final class Server: IOHandler {
         checkDrained()
     }
 
+    private func pauseAccepting() {
+        guard listener.isOpen else { return }
+        loop.deregister(fd: listener.raw)
+        loop.schedule(afterMilliseconds: 100) { [weak self] in
+            guard let self, listener.isOpen, !draining else { return }
+            do { try loop.register(fd: listener.raw, interest: .readable, handler: self) } catch {
+                logger.error("listener_register_failed", ["error": "\(error)"])
+            }
+        }
+    }
+
     private func stopAccepting() {
         guard listener.isOpen else { return }
         loop.deregister(fd: listener.raw)
@@ -91,7 +102,10 @@ public final class Server: IOHandler {
         for _ in 0..<256 {
             let accepted: IOResult<(FileDescriptor, String)>
             do { accepted = try Socket.accept(listener) } catch {
-                logger.warning("accept_failed", ["error": "\(error)"])
+                // Out of fds (EMFILE/ENFILE) or similar: the listener stays readable, so
+                // level-triggered epoll would spin. Pause accepting briefly instead.
+                logger.warning("accept_failed", ["error": "\(error)", "pause_ms": "100"])
+                pauseAccepting()
                 return
             }
             guard case .done(let (socket, client)) = accepted else { return }

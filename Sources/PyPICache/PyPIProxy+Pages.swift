@@ -78,7 +78,10 @@ extension PyPIProxy {
                     remember(page, as: name)
                 }
             case .notFound:
-                notFoundUntil[name] = PyPIProxy.now() + config.notFoundTTLSeconds
+                let now = PyPIProxy.now()
+                // Bounded: random names must not grow memory without end.
+                if notFoundUntil.count >= 10_000 { notFoundUntil = notFoundUntil.filter { $0.value > now } }
+                if notFoundUntil.count < 10_000 { notFoundUntil[name] = now + config.notFoundTTLSeconds }
             case .failed:
                 break
             }

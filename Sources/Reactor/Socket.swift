@@ -98,6 +98,19 @@ public enum Socket {
         }
     }
 
+    /// Raises the soft limit on open files to the hard limit (a server holds one fd per
+    /// client, per upstream connection and per hot cached file); returns the new limit.
+    public static func raiseFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        return limit.rlim_cur > UInt(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
     /// TCP_CORK: hold partial segments while a large body is sent, so sendfile
     /// batches leave as full segments (nginx's `tcp_nopush`); uncorking flushes.
     public static func setCork(_ fd: FileDescriptor, _ on: Bool) {

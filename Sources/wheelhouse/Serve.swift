@@ -94,7 +94,9 @@ struct Serve: ParsableCommand {
         config.pageTimeoutMS = Int(pageTimeout * 1000)
         config.stallTimeoutSeconds = stallTimeout
         var limits = Server.Limits()
-        limits.maxConnections = maxConnections
+        // Keep room under the fd limit for upstream sockets, cached files and temp files.
+        let fileLimit = Socket.raiseFileLimit()
+        limits.maxConnections = min(maxConnections, max(16, fileLimit - 512))
         limits.headTimeoutMS = Int(headerTimeout * 1000)
         limits.idleTimeoutMS = Int(idleTimeout * 1000)
 

@@ -55,3 +55,26 @@ def test_keep_alive_and_pipelining(start_upstream, start_wheelhouse):
     data = raw_request(wh.port, b"GET /+status HTTP/1.1\r\nHost: x\r\n\r\nHEAD /+status HTTP/1.1\r\nHost: x\r\n\r\n"
                                 b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.count(b"HTTP/1.1 200 OK") == 2 and data.count(b"HTTP/1.1 404 Not Found") == 1
+
+
+def test_low_fd_limit_caps_connections_instead_of_failing(start_upstream, tmp_path):
+    """With only 64 fds allowed, 100 idle clients must not starve the server of fds."""
+    import shutil
+    from harness import Server
+    up = start_upstream()
+    wh_binary = os.environ.get("WHEELHOUSE_BIN")
+    server = Server([shutil.which("prlimit"), "--nofile=64:64", wh_binary, "serve", "--host", "127.0.0.1", "--port", "0",
+                     "--data-dir", str(tmp_path / "data"), "--upstream", up.url],
+                    str(tmp_path / "limited.log"), r"event=listening .*port=(\d+)")
+    try:
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(100)]
+        try:
+            for _ in range(3):
+                assert http_get(f"http://127.0.0.1:{server.port}/+status")[0] == 200
+            assert http_get(f"http://127.0.0.1:{server.port}/root/pypi/+simple/alpha/")[0] == 200
+        finally:
+            for s in idle:
+                s.close()
+        assert "accept_failed" not in open(str(tmp_path / "limited.log")).read()
+    finally:
+        server.stop()
