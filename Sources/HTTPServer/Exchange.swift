@@ -14,9 +14,6 @@ public final class Exchange {
         self.connection = connection
     }
 
-    /// True while the client connection can still receive the response.
-    public var isOpen: Bool { !answered && connection?.isOpen == true }
-
     public func send(_ response: Response) {
         guard !answered else { return }
         answered = true

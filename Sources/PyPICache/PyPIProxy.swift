@@ -43,8 +43,6 @@ public final class PyPIProxy: HTTPResponder {
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
     public var cachedFileCount: Int { index.distributionFileCount }
-    public var inFlightTransfers: Int { curl.activeCount }
-
     /// The port actually bound (when started with port 0), for /+status.
     public func setListenAddress(host: String, port: Int) {
         config.listenHost = host

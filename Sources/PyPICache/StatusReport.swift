@@ -1,6 +1,7 @@
 import FoundationEssentials
 import HTTPServer
 import Reactor
+import Upstream
 
 /// `/+status` (devpi's shape, plus wheelhouse's own keys) and `/+metrics`
 /// (Prometheus text format).
@@ -47,7 +48,7 @@ extension PyPIProxy {
         let q = PageRenderer.quote
         let json = """
         {"type":"status","result":{"serverdir":\(q(config.dataDirectory)),"uuid":\(q(uuid)),\
-        "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))]],"host":\(q(config.listenHost)),"port":\(config.listenPort),\
+        "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))],["libcurl",\(q(Curl.version))]],"host":\(q(config.listenHost)),"port":\(config.listenPort),\
         "outside-url":null,"role":"PRIMARY","metrics":[\(metrics)],\
         "uptime-seconds":\(uptime),"cached-projects":\(index.projectCount),"cached-files":\(cachedFileCount),\
         "cached-bytes":\(index.cachedBytes),"hits":\(hits + stats.stale),"misses":\(misses),\
