@@ -137,7 +137,8 @@ public final class EventLoop {
     }
 
     private func runOnce(buffer: UnsafeMutableBufferPointer<epoll_event>, maxWait: Int32 = -1) throws {
-        var timeout = timeoutUntilNextTimer()
+        let nearest = timers.values.lazy.map(\.deadline).min()
+        var timeout = EventLoop.timeout(until: nearest)
         if !deferred.isEmpty { timeout = 0 }
         if maxWait >= 0 && (timeout < 0 || timeout > maxWait) { timeout = maxWait }
 
@@ -146,15 +147,16 @@ public final class EventLoop {
             reg.handler.handleIO(fd: ev.fd, event: IOEvent(readable: ev.readable, writable: ev.writable, failed: ev.failed))
         }
 
-        fireDueTimers()
+        // Timers added during dispatch are seen next iteration (their wait is then 0).
+        if let nearest, nearest <= EventLoop.now() { fireDueTimers() }
 
         let work = deferred
         deferred.removeAll(keepingCapacity: true)
         for action in work { action() }
     }
 
-    private func timeoutUntilNextTimer() -> Int32 {
-        guard let nearest = timers.values.lazy.map(\.deadline).min() else { return -1 }
+    private static func timeout(until nearest: UInt64?) -> Int32 {
+        guard let nearest else { return -1 }
         let now = EventLoop.now()
         if nearest <= now { return 0 }
         // Round up so we never wake a little early and spin.
