@@ -28,6 +28,7 @@ class Faults:
         self.truncate = 0         # files: declare the full length, send half, close
         self.stall = 0            # files: send half, then send nothing for this many seconds
         self.redirect_files = 0   # files: 302 to /real/<filename> first
+        self.chunked = 0          # files: no Content-Length, chunked transfer encoding
         self.latency_ms = 0       # extra latency per request
 
 
@@ -171,11 +172,21 @@ class Handler(BaseHTTPRequestHandler):
             data = f.read()
         if filename in self.state.args.corrupt:
             data = bytes([data[0] ^ 0xFF]) + data[1:]  # same length, wrong hash
+        faults = self.state.faults
+        if faults.chunked:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(data), 65536):
+                piece = data[i:i + 65536]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        faults = self.state.faults
         if faults.truncate or faults.stall:
             self.wfile.write(data[:len(data) // 2])
             self.wfile.flush()

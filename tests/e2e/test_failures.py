@@ -127,3 +127,21 @@ def test_redirected_files_are_followed(start_upstream, start_wheelhouse, corpus)
     import hashlib
     assert hashlib.sha256(body).hexdigest() == entry["sha256"]
     assert up.counts()[f"/real/{entry['filename']}"] == 1
+
+
+def test_file_without_content_length_is_verified_then_served(start_upstream, start_wheelhouse, corpus, tmp_path):
+    """Chunked upstream responses: no length to promise, so clients get the file once it is complete and verified."""
+    import concurrent.futures
+    import hashlib
+    entry = next(f for f in corpus[1]["iota"] if f["filename"].endswith(".whl"))
+    up = start_upstream()
+    wh = start_wheelhouse(up.url, str(tmp_path / "data"))
+    http_get(f"http://127.0.0.1:{up.port}/_control?chunked=1")
+    assert http_get(f"{wh.url}/root/pypi/+simple/iota/")[0] == 200
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: http_get(file_url(wh.url, entry)), range(3)))
+    for status, headers, body in results:
+        assert status == 200 and hashlib.sha256(body).hexdigest() == entry["sha256"]
+        assert headers["Content-Length"] == str(entry["size"])
+    assert up.counts()[f"/files/{entry['filename']}"] == 1
+    assert len(cached_files(str(tmp_path / "data"))) >= 1
