@@ -59,7 +59,6 @@ final class Connection: IOHandler {
         self.server = server
     }
 
-    var fd: Int32 { socket.raw }
     var isOpen: Bool { if case .closed = state { false } else { true } }
     /// Between requests on a keep-alive connection: nothing received, nothing owed.
     var isIdle: Bool { if case .readingHead = state { inbound.isEmpty } else { false } }
