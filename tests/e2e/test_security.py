@@ -48,3 +48,26 @@ def test_bad_requests_get_one_line_errors(start_upstream, start_wheelhouse):
     # The server is still fine afterwards.
     status, _, _ = http_get(f"{wh.url}/+status")
     assert status == 200
+
+
+def test_garbage_requests_never_crash_the_server(start_upstream, start_wheelhouse):
+    """500 random mixes of request fragments and bytes (bounded, seeded): every one is
+    answered or closed, and the server keeps serving."""
+    import random
+    import socket
+    wh = start_wheelhouse(start_upstream().url, None, "--log-level", "error")
+    rng = random.Random(7)
+    pieces = [b"GET ", b"HEAD ", b"POST ", b"/", b"/root/pypi/+f/", b"/simple/", b"%", b"%2e", b"..", b" HTTP/1.1",
+              b" HTTP/1.0", b"\r\n", b"\n", b"Host: x", b"Range: bytes=", b"-", b"0", b"9" * 30, b"If-None-Match: *",
+              b"Content-Length: 5", b"Transfer-Encoding: chunked", b"Connection: close", b":", b"\x00", b"\xff", b" "]
+    for _ in range(500):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        if rng.random() < 0.3:
+            data += bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))
+        with socket.create_connection(("127.0.0.1", wh.port), timeout=5) as s:
+            s.sendall(data + (b"\r\n\r\n" if rng.random() < 0.7 else b""))
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(65536):
+                pass
+        assert wh.proc.poll() is None, f"server died on {data!r}"
+    assert http_get(f"{wh.url}/+status")[0] == 200
