@@ -92,3 +92,27 @@ import Testing
         #expect(r.query == "format=json")
     }
 }
+
+@Suite struct RequestParserRobustnessTests {
+    struct SeededRandom: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state
+        }
+    }
+
+    /// Random mixes of request fragments and bytes: complete, partial or invalid, never a crash,
+    /// and a complete request never claims more bytes than it was given.
+    @Test func randomInputNeverCrashes() {
+        var rng = SeededRandom(state: 3)
+        let fragments: [[UInt8]] = ["GET ", "/", " HTTP/1.1", " HTTP/1.0", "\r\n", "\n", "\r", "Host: x", ":", " ", "\t",
+                                     "HTTP/2", "%", "\u{7f}"].map { Array($0.utf8) } + [[0], [0xff], [0x80]]
+        for _ in 0..<5000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...30, using: &rng) { bytes += fragments.randomElement(using: &rng)! }
+            let result = bytes.withUnsafeBytes { RequestParser.parse($0, maxHeadBytes: 64) }
+            if case .complete(_, let consumed) = result { #expect(consumed <= bytes.count) }
+        }
+    }
+}
