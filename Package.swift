@@ -29,11 +29,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor"]),
-        .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache"]),
-        .testTarget(name: "PrefetchTests", dependencies: ["Prefetch", "PyPICache"]),
+        .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache", "TestSupport"]),
+        .testTarget(name: "PrefetchTests", dependencies: ["Prefetch", "PyPICache", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -98,13 +98,8 @@ public final class PrefetchRunner {
             pagesPending -= 1
             switch result {
             case .failure(let status, let reason):
-                if options.check && status == 504 {
-                    summary.missing += 1
-                    progress.line("missing: page of \(requirement.name) (\(requirement.origin))")
-                } else {
-                    summary.failed += 1
-                    progress.line("failed: \(requirement.name) (\(requirement.origin)): \(reason)")
-                }
+                recordFailure(status: status, missing: "missing: page of \(requirement.name) (\(requirement.origin))",
+                              failed: "failed: \(requirement.name) (\(requirement.origin)): \(reason)")
             case .success(let body, _, _):
                 let page: ProjectPage
                 do { page = try UpstreamPageParser.parseJSON(body, baseURL: url, project: requirement.name) } catch {
@@ -150,17 +145,24 @@ public final class PrefetchRunner {
                         progress.line("fetched: \(job.file.filename) (\(Progress.format(bytes: bytes)))")
                     }
                 case .failure(let status, let reason):
-                    if options.check && status == 504 {
-                        summary.missing += 1
-                        progress.line("missing: \(job.file.filename)")
-                    } else {
-                        summary.failed += 1
-                        progress.line("failed:  \(job.file.filename): \(reason)")
-                    }
+                    recordFailure(status: status, missing: "missing: \(job.file.filename)",
+                                  failed: "failed:  \(job.file.filename): \(reason)")
                 }
-                // Started from the loop's deferred phase: never from inside a libcurl callback.
-                loop.execute { [self] in startQueued() }
+                // Completions arrive after curl_multi_socket_action returns, so starting
+                // the next transfer here does not re-enter libcurl.
+                startQueued()
             }
+        }
+    }
+
+    /// With --check, 504 (only-if-cached) means "not in the cache"; anything else is a failure.
+    private func recordFailure(status: Int, missing: String, failed: String) {
+        if options.check && status == 504 {
+            summary.missing += 1
+            progress.line(missing)
+        } else {
+            summary.failed += 1
+            progress.line(failed)
         }
     }
 
@@ -270,9 +272,7 @@ public final class Progress {
         drawn = false
     }
 
-    public static func describe(bytes: Int) -> String { format(bytes: bytes) }
-
-    static func format(bytes: Int) -> String {
+    public static func format(bytes: Int) -> String {
         let units = ["B", "kB", "MB", "GB"]
         var v = Double(bytes), u = 0
         while v >= 1000 && u < units.count - 1 { v /= 1000; u += 1 }

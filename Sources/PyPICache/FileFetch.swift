@@ -28,7 +28,7 @@ final class FileFetch: TransferDelegate {
     let source: DistributionFile
     private(set) var transfer: Transfer!
     private(set) var state: State = .awaitingHead
-    private let temp: TempFile
+    let tempFile: TempFile
     private let loop: EventLoop
     private var hasher = SHA256()
     private var written = 0
@@ -48,7 +48,7 @@ final class FileFetch: TransferDelegate {
          finished: @escaping (FileFetch, Result<Int, FetchFailure>) -> Void) {
         self.key = key
         self.source = source
-        self.temp = temp
+        self.tempFile = temp
         self.loop = loop
         self.answer = answer
         self.finished = finished
@@ -71,7 +71,7 @@ final class FileFetch: TransferDelegate {
         self.head = head
         guard head.status == 200 else { return }
         if let length = head.contentLength, length > 0 {
-            let file = GrowingFile(fd: temp.fd, length: length, loop: loop)
+            let file = GrowingFile(fd: tempFile.fd, length: length, loop: loop)
             state = .streaming(file)
             // Answer from the loop's deferred phase: a response that completes at once
             // could let its connection start the next request, and so a new transfer,
@@ -89,7 +89,7 @@ final class FileFetch: TransferDelegate {
     func transfer(_ transfer: Transfer, didReceive bytes: UnsafeRawBufferPointer) -> Bool {
         guard head?.status == 200 else { return false }
         do {
-            try Files.writeAll(temp.fd, bytes)
+            try Files.writeAll(tempFile.fd, bytes)
         } catch {
             writeError = "cache write failed: \(error)"
             return false
@@ -145,6 +145,4 @@ final class FileFetch: TransferDelegate {
         }
         return .success(written)
     }
-
-    var tempFile: TempFile { temp }
 }

@@ -81,8 +81,7 @@ struct PrefetchCommand: ParsableCommand {
         if let dataDir {
             // No server running: start one inside this process, on loopback, over the
             // data directory, and fetch through it: same atomic, verified writes.
-            var config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
-            config.offline = false
+            let config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
             let proxy = try PyPIProxy(config: config, loop: loop, logger: Logger(level: .error, fd: 2))
             let listener = try Socket.listen(host: "127.0.0.1", port: 0)
             let server = Server(loop: loop, listener: listener, responder: proxy, logger: Logger(level: .error, fd: 2))
@@ -105,7 +104,7 @@ struct PrefetchCommand: ParsableCommand {
 
         var parts = check
             ? ["cached \(summary.alreadyCached)", "missing \(summary.missing)"]
-            : ["fetched \(summary.fetched) (\(Progress.describe(bytes: summary.bytes)))", "already cached \(summary.alreadyCached)"]
+            : ["fetched \(summary.fetched) (\(Progress.format(bytes: summary.bytes)))", "already cached \(summary.alreadyCached)"]
         parts += ["skipped \(summary.skipped)", "failed \(summary.failed)"]
         Terminal.write("summary: " + parts.joined(separator: ", ") + "\n")
         if !summary.succeeded { throw ExitCode(1) }

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import HTTPServer
 
@@ -94,18 +95,11 @@ import Testing
 }
 
 @Suite struct RequestParserRobustnessTests {
-    struct SeededRandom: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state
-        }
-    }
 
     /// Random mixes of request fragments and bytes: complete, partial or invalid, never a crash,
     /// and a complete request never claims more bytes than it was given.
     @Test func randomInputNeverCrashes() {
-        var rng = SeededRandom(state: 3)
+        var rng = SeededRandom(seed: 3)
         let fragments: [[UInt8]] = ["GET ", "/", " HTTP/1.1", " HTTP/1.0", "\r\n", "\n", "\r", "Host: x", ":", " ", "\t",
                                      "HTTP/2", "%", "\u{7f}"].map { Array($0.utf8) } + [[0], [0xff], [0x80]]
         for _ in 0..<5000 {

@@ -8,17 +8,25 @@ import threading
 from harness import file_url, http_get, raw_get, wait_until
 
 
-def test_sigterm_lets_a_download_finish_then_exits_clean(start_upstream, start_wheelhouse, corpus, tmp_path):
+def sigterm_during_download(start_upstream, start_wheelhouse, corpus, tmp_path, rate_kbps, grace):
+    """Starts a client download of delta's wheel at `rate_kbps`, sends SIGTERM once the
+    temp file exists, and returns (entry, wheelhouse, data dir, client thread, result dict)."""
     entry = next(f for f in corpus[1]["delta"] if f["filename"].endswith(".whl"))
-    up = start_upstream("--rate-kbps", "300")  # ~1 s
+    up = start_upstream("--rate-kbps", rate_kbps)
     data = str(tmp_path / "data")
-    wh = start_wheelhouse(up.url, data, "--shutdown-grace", "20")
+    wh = start_wheelhouse(up.url, data, "--shutdown-grace", grace)
     http_get(f"{wh.url}/root/pypi/+simple/delta/")
     result = {}
     t = threading.Thread(target=lambda: result.update(r=raw_get(wh.port, file_url("", entry), timeout=60)))
     t.start()
     assert wait_until(lambda: os.listdir(os.path.join(data, "tmp")), timeout=10), "download under way"
     os.kill(wh.pid, signal.SIGTERM)
+    return entry, wh, data, t, result
+
+
+def test_sigterm_lets_a_download_finish_then_exits_clean(start_upstream, start_wheelhouse, corpus, tmp_path):
+    # ~1 s of download, 20 s of grace.
+    entry, wh, data, t, result = sigterm_during_download(start_upstream, start_wheelhouse, corpus, tmp_path, "300", "20")
     t.join(60)
     status, _, body, _ = result["r"]
     assert status == b"HTTP/1.1 200 OK" and hashlib.sha256(body).hexdigest() == entry["sha256"]
@@ -28,16 +36,8 @@ def test_sigterm_lets_a_download_finish_then_exits_clean(start_upstream, start_w
 
 
 def test_sigterm_grace_over_leaves_no_partial_file(start_upstream, start_wheelhouse, corpus, tmp_path):
-    entry = next(f for f in corpus[1]["delta"] if f["filename"].endswith(".whl"))
-    up = start_upstream("--rate-kbps", "20")  # ~15 s: longer than the grace period
-    data = str(tmp_path / "data")
-    wh = start_wheelhouse(up.url, data, "--shutdown-grace", "1")
-    http_get(f"{wh.url}/root/pypi/+simple/delta/")
-    result = {}
-    t = threading.Thread(target=lambda: result.update(r=raw_get(wh.port, file_url("", entry), timeout=60)))
-    t.start()
-    assert wait_until(lambda: os.listdir(os.path.join(data, "tmp")), timeout=10)
-    os.kill(wh.pid, signal.SIGTERM)
+    # ~15 s of download: longer than the 1 s grace period.
+    entry, wh, data, t, result = sigterm_during_download(start_upstream, start_wheelhouse, corpus, tmp_path, "20", "1")
     assert wh.proc.wait(timeout=30) == 0
     t.join(60)
     _, _, body, _ = result["r"]
