@@ -10,6 +10,10 @@ final class Connection: IOHandler {
         case awaitingResponse(Exchange)
         /// Sending a response; may wait for socket space or for a growing file.
         case writing(Outgoing)
+        /// A refused request was answered and our side shut: what the client still
+        /// sends is read and dropped until it closes or `until`, so it reads our
+        /// status instead of a reset (nginx's lingering close).
+        case lingering(until: UInt64)
         case closed
     }
 
@@ -22,6 +26,9 @@ final class Connection: IOHandler {
         /// Bytes of head + bytes already sent.
         var sent = 0
         var body: BodySource
+        /// Caught up with a growing file: waiting for its producer, not for the client,
+        /// so the send timeout does not apply (the producer's own timeouts bound it).
+        var waitingForProducer = false
         let keepAlive: Bool
         let log: AccessLog
     }
@@ -42,16 +49,29 @@ final class Connection: IOHandler {
         let started: UInt64
     }
 
+    static let corkThreshold = 256 * 1024
+    /// How long a lingering close waits for the client to finish sending, and how
+    /// much of what it sends meanwhile is read and dropped.
+    static let lingerMS: UInt64 = 2_000
+    static let lingerMaxBytes = 1 << 20
+
     private let socket: FileDescriptor
     let client: String
     private unowned let server: Server
     private(set) var state: State = .readingHead
     /// What epoll is told to watch; changed only when it must (each change is a syscall).
     private var interest: IOInterest = .readable
-    private var inbound: [UInt8] = []
-    /// Monotonic time of the last progress, for the server's timeout sweep.
+    private var inbound = InboundBuffer()
+    /// True while `processInbound` runs: a response finished inside it hands the
+    /// next pipelined request back to its loop instead of recursing.
+    private var processing = false
+    private var lingered = 0
+    /// Monotonic time of the last progress: the end of the last response, or the last
+    /// bytes sent. The idle and send timeouts count from it.
     private(set) var lastActivity: UInt64 = EventLoop.now()
-    private var requestStarted: UInt64 = 0
+    /// When the first byte of the pending request head arrived (0: none pending).
+    /// The header timeout counts from it, however slowly the rest trickles in.
+    private(set) var headStarted: UInt64 = 0
 
     init(socket: FileDescriptor, client: String, server: Server) {
         self.socket = socket
@@ -64,6 +84,18 @@ final class Connection: IOHandler {
     var isIdle: Bool { if case .readingHead = state { inbound.isEmpty } else { false } }
     var isReadingHead: Bool { if case .readingHead = state { true } else { false } }
 
+    /// When this connection started waiting on its client with nothing owed to it,
+    /// or nil while a request is being answered. At the connection limit the
+    /// smallest goes first: lingering closes, then idle connections and unfinished
+    /// heads, oldest first, so neither idle nor slow clients can lock others out.
+    var evictableSince: UInt64? {
+        switch state {
+        case .lingering: 0
+        case .readingHead: inbound.isEmpty ? lastActivity : headStarted
+        case .awaitingResponse, .writing, .closed: nil
+        }
+    }
+
     func start() throws {
         try server.loop.register(fd: socket.raw, interest: .readable, handler: self)
     }
@@ -75,11 +107,13 @@ final class Connection: IOHandler {
         case .writing:
             // Error or hang-up: the client is gone. Level-triggered epoll would repeat
             // the event while we wait for a growing file, so close now.
-            if event.failed { return finishWriting(reason: "client hung up") }
+            if event.failed { return close(.clientHungUp) }
             flush()
         case .awaitingResponse:
             // Nothing is asked for in this state; only an error or hang-up arrives.
-            if event.failed { close(reason: "client hung up") }
+            if event.failed { close(.clientHungUp) }
+        case .lingering:
+            drainLingering()
         case .closed:
             break
         }
@@ -92,58 +126,83 @@ final class Connection: IOHandler {
         do {
             result = try server.scratch.withUnsafeMutableBytes { try Socket.read(socket, into: $0) }
         } catch {
-            return close(reason: "read failed")
+            return close(.readFailed)
         }
         switch result {
         case .wouldBlock:
             return
         case .done(0):
-            return close(reason: nil)
+            return close(inbound.isEmpty ? .clientClosed : .clientHungUp)
         case .done(let n):
-            if inbound.isEmpty { requestStarted = EventLoop.now() }
-            server.scratch.withUnsafeBytes { inbound.append(contentsOf: $0.prefix(n)) }
-            lastActivity = EventLoop.now()
-            parseNext()
+            let now = EventLoop.now()
+            if inbound.isEmpty { headStarted = now }
+            server.scratch.withUnsafeBytes { inbound.append(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+            lastActivity = now
+            processInbound()
         }
     }
 
-    /// Handles the next complete request in `inbound`, if any (pipelined requests
-    /// wait there while an earlier response is written).
-    private func parseNext() {
-        let result = inbound.withUnsafeBytes { RequestParser.parse($0, maxHeadBytes: server.limits.maxHeadBytes) }
-        switch result {
+    /// Answers the complete requests waiting in `inbound`, in order, one at a time.
+    /// A response written at once ends in `finishResponse`, which returns here
+    /// rather than calling back in: pipelining of any depth runs in constant stack.
+    /// The loop stops at a partial head or at a response that must wait (for
+    /// upstream or socket space); reading resumes only after that response, so
+    /// `inbound` stays bounded by one read plus one head.
+    private func processInbound() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while case .readingHead = state, !inbound.isEmpty {
+            guard handleNextRequest() else { return }
+        }
+    }
+
+    /// false when the head is not complete yet.
+    private func handleNextRequest() -> Bool {
+        switch inbound.nextRequest(maxHeadBytes: server.limits.maxHeadBytes) {
         case .partial:
-            return
+            return false
         case .invalid(let status, let reason):
             let request = Request(method: "-", target: "-", minorVersion: 0, headers: [])
             let exchange = Exchange(request: request, requestID: server.nextRequestID(), client: client, connection: self)
             state = .awaitingResponse(exchange)
             inbound.removeAll()
             write(Response.error(status, reason), for: exchange, keepAlive: false)
-        case .complete(let request, let consumed):
-            inbound.removeFirst(consumed)
-            if requestStarted == 0 { requestStarted = EventLoop.now() }
+        case .complete(let request, _):
+            if headStarted == 0 { headStarted = EventLoop.now() }
             let exchange = Exchange(request: request, requestID: server.nextRequestID(), client: client, connection: self)
             state = .awaitingResponse(exchange)
-            if let refusal = refusal(of: request) {
-                return write(refusal, for: exchange, keepAlive: false)
+            if let refusal = Connection.refusal(of: request) {
+                inbound.removeAll()
+                write(refusal, for: exchange, keepAlive: false)
+                return true
             }
             server.responder.respond(to: exchange)
             // Most responses are written before respond() returns; only a response that
             // waits (for upstream) stops read events, so the common case costs no epoll_ctl.
             if case .awaitingResponse(let pending) = state, pending === exchange { setInterest(.none) }
         }
+        return true
     }
 
-    /// Requests this server never serves, whatever the application.
-    private func refusal(of request: Request) -> Response? {
+    /// Requests this server never serves, whatever the application. Framing headers
+    /// are checked strictly (RFC 9112 6.3): a duplicated or malformed length, or any
+    /// Transfer-Encoding, would let bytes we do not read as a body be taken for a
+    /// second request (request smuggling), so they are refused and the connection closed.
+    static func refusal(of request: Request) -> Response? {
         if request.method != "GET" && request.method != "HEAD" {
             return Response.error(405, "only GET and HEAD are supported", headers: [("Allow", "GET, HEAD")])
         }
         if request.header("transfer-encoding") != nil { return Response.error(400, "request bodies are not accepted") }
-        if let length = request.header("content-length"), length != "0" {
-            return Response.error(413, "request bodies are not accepted")
+        let lengths = request.headers.filter { $0.name == "content-length" }
+        if lengths.count > 1 { return Response.error(400, "more than one Content-Length") }
+        if let length = lengths.first?.value {
+            guard !length.isEmpty, length.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                return Response.error(400, "malformed Content-Length")
+            }
+            if length.utf8.contains(where: { $0 != 48 }) { return Response.error(413, "request bodies are not accepted") }
         }
+        if request.headers.lazy.filter({ $0.name == "host" }).count > 1 { return Response.error(400, "more than one Host") }
         if !request.target.hasPrefix("/") { return Response.error(400, "request target must be an absolute path") }
         return nil
     }
@@ -174,7 +233,7 @@ final class Connection: IOHandler {
         }
         let log = AccessLog(requestID: exchange.requestID, method: exchange.request.method, target: exchange.request.target,
                             status: response.status, bodyLength: isHead ? 0 : response.body.length,
-                            cache: response.cacheResult, started: requestStarted)
+                            cache: response.cacheResult, started: headStarted)
         var out = Outgoing(head: Array(head.utf8), bytes: bytes, body: body, keepAlive: keepAlive, log: log)
         // Small responses go out at once (TCP_NODELAY); large files are corked so they
         // leave in full segments. Two setsockopt calls are nothing next to megabytes.
@@ -190,6 +249,7 @@ final class Connection: IOHandler {
     /// close), waiting for socket space, waiting for a growing file, or closed.
     private func flush() {
         guard case .writing(var out) = state else { return }
+        out.waitingForProducer = false
         do {
             while out.sent < out.head.count + out.bytes.count {
                 let headSent = min(out.sent, out.head.count), bytesSent = out.sent - headSent
@@ -198,7 +258,7 @@ final class Connection: IOHandler {
                         try Socket.write(socket, UnsafeRawBufferPointer(rebasing: h[headSent...]), UnsafeRawBufferPointer(rebasing: b[bytesSent...]))
                     }
                 }
-                guard case .done(let n) = r else { state = .writing(out); return setInterest(.writable) }
+                guard case .done(let n) = r else { return waitForSocket(out) }
                 out.sent += n
                 lastActivity = EventLoop.now()
             }
@@ -209,50 +269,83 @@ final class Connection: IOHandler {
                 while offset < end {
                     let r = try Socket.sendfile(socket, from: file, offset: &offset, count: min(end - offset, 1 << 24))
                     out.body = .file(file, offset: offset, end: end)
-                    guard case .done(let n) = r else { state = .writing(out); return setInterest(.writable) }
-                    if n == 0 { return finishResponse(out, complete: false, note: "file shorter than expected") }
+                    guard case .done(let n) = r else { return waitForSocket(out) }
+                    if n == 0 { return close(.fileTruncated) }
                     lastActivity = EventLoop.now()
                 }
             case .growing(let file, var offset):
                 while offset < file.length {
                     let limit = file.sendable
                     if offset >= limit {
-                        if file.state == .failed { return finishResponse(out, complete: false, note: "upstream transfer failed") }
-                        // Caught up with the producer: sleep until it writes more.
+                        if file.state == .failed { return close(.upstreamFailed) }
+                        // Caught up with the producer: sleep until it writes more. The
+                        // send timeout restarts then: the wait was the producer's.
+                        out.waitingForProducer = true
                         state = .writing(out)
                         setInterest(.none)
-                        file.waitForProgress { [weak self] in self?.flush() }
+                        file.waitForProgress { [weak self] in
+                            self?.lastActivity = EventLoop.now()
+                            self?.flush()
+                        }
                         return
                     }
                     let r = try Socket.sendfile(socket, from: file.fd, offset: &offset, count: min(limit - offset, 1 << 20))
                     out.body = .growing(file, offset: offset)
-                    guard case .done(let n) = r else { state = .writing(out); return setInterest(.writable) }
-                    if n == 0 { return finishResponse(out, complete: false, note: "file shorter than expected") }
+                    guard case .done(let n) = r else { return waitForSocket(out) }
+                    if n == 0 { return close(.fileTruncated) }
                     lastActivity = EventLoop.now()
                 }
             }
         } catch {
-            return finishResponse(out, complete: false, note: "client write failed")
+            return close(.writeFailed)
         }
-        finishResponse(out, complete: true, note: nil)
+        finishResponse(out)
     }
 
-    private func finishWriting(reason: String) {
-        guard case .writing(let out) = state else { return close(reason: reason) }
-        finishResponse(out, complete: false, note: reason)
+    private func waitForSocket(_ out: Outgoing) {
+        state = .writing(out)
+        setInterest(.writable)
     }
 
-    static let corkThreshold = 256 * 1024
-
-    private func finishResponse(_ out: Outgoing, complete: Bool, note: String?) {
-        if out.corked && complete { Socket.setCork(socket, false) }
-        server.logAccess(out.log, client: client, complete: complete, note: note)
-        requestStarted = 0
-        guard complete, out.keepAlive else { return close(reason: nil) }
-        state = .readingHead
+    /// The whole response was sent: log it, then keep the connection for the next
+    /// request, close it, or linger after a refusal.
+    private func finishResponse(_ out: Outgoing) {
+        if out.corked { Socket.setCork(socket, false) }
+        server.logAccess(out.log, client: client, complete: true, note: nil)
+        headStarted = 0
+        state = .readingHead  // nothing is owed any more, whatever comes next
+        guard out.keepAlive else {
+            return out.log.status >= 400 ? linger() : close(.responseDone)
+        }
         lastActivity = EventLoop.now()
         setInterest(.readable)
-        if !inbound.isEmpty { parseNext() }
+        if !inbound.isEmpty {
+            // The next pipelined head started waiting now, not when its bytes arrived.
+            headStarted = lastActivity
+            processInbound()
+        }
+    }
+
+    // MARK: - Closing
+
+    private func linger() {
+        Socket.shutdownWrite(socket)
+        inbound.removeAll()
+        state = .lingering(until: EventLoop.now() + Connection.lingerMS * 1_000_000)
+        setInterest(.readable)
+    }
+
+    private func drainLingering() {
+        let result = try? server.scratch.withUnsafeMutableBytes { try Socket.read(socket, into: $0) }
+        switch result {
+        case .wouldBlock?:
+            return
+        case .done(let n)? where n > 0:
+            lingered += n
+            if lingered > Connection.lingerMaxBytes { close(.badRequest) }
+        default:
+            close(.badRequest)
+        }
     }
 
     private func setInterest(_ wanted: IOInterest) {
@@ -261,18 +354,28 @@ final class Connection: IOHandler {
             try server.loop.setInterest(fd: socket.raw, wanted)
             interest = wanted
         } catch {
-            close(reason: "epoll failed")
+            close(.epollFailed)
         }
     }
 
-    func close(reason: String?) {
-        guard isOpen else { return }
-        if case .awaitingResponse(let exchange) = state {
-            server.logger.debug("client_gone", ["id": String(exchange.requestID), "client": client])
+    /// Ends the connection. A response in progress is cut short: its access-log
+    /// line says why. Otherwise an abnormal end gets one line of its own.
+    func close(_ reason: CloseReason) {
+        switch state {
+        case .closed:
+            return
+        case .writing(let out):
+            server.logAccess(out.log, client: client, complete: false, note: reason.text)
+        case .awaitingResponse(let exchange):
+            server.logClose(reason, client: client, requestID: exchange.requestID, during: "awaiting_response")
+        case .readingHead:
+            server.logClose(reason, client: client, requestID: nil, during: inbound.isEmpty ? "idle" : "reading_head")
+        case .lingering:
+            break  // the refusal's access-log line already said what happened
         }
         state = .closed
         server.loop.deregister(fd: socket.raw)
-        server.connectionDidClose(self)
+        server.connectionDidClose(self, reason: reason)
         socket.close()
     }
 }

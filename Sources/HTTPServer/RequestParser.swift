@@ -13,16 +13,20 @@ public enum RequestParser {
     public static let defaultMaxHeadBytes = 16 * 1024
     public static let maxHeaders = 100
 
-    public static func parse(_ bytes: UnsafeRawBufferPointer, maxHeadBytes: Int = defaultMaxHeadBytes) -> Result {
+    /// `scanFrom` lets a caller that was told `.partial` resume the search for the
+    /// blank line near where the last search stopped (pass the previous byte count),
+    /// so a head that trickles in byte by byte costs linear, not quadratic, time.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxHeadBytes: Int = defaultMaxHeadBytes, scanFrom: Int = 0) -> Result {
         // RFC 9112 2.2: a server SHOULD ignore empty lines before the request line.
+        // They still count against the head's bound: every byte before a complete head does.
         var start = 0
         while start < bytes.count, bytes[start] == cr || bytes[start] == lf { start += 1 }
 
-        guard let end = endOfHead(bytes, from: start) else {
-            if bytes.count - start > maxHeadBytes { return .invalid(status: 431, reason: "request head too large") }
+        guard let end = endOfHead(bytes, from: max(start, scanFrom - 3)) else {
+            if bytes.count > maxHeadBytes { return tooLarge(bytes, start: start, limit: maxHeadBytes) }
             return .partial
         }
-        if end - start > maxHeadBytes { return .invalid(status: 431, reason: "request head too large") }
+        if end > maxHeadBytes { return tooLarge(bytes, start: start, limit: maxHeadBytes) }
 
         var lines = LineReader(bytes: bytes, position: start, end: end)
         guard let requestLine = lines.next() else { return .invalid(status: 400, reason: "missing request line") }
@@ -43,6 +47,15 @@ public enum RequestParser {
         }
         let request = Request(method: parsedLine.0, target: parsedLine.1, minorVersion: parsedLine.2, headers: headers)
         return .complete(request, consumed: lines.position)
+    }
+
+    /// Which bound a head over `limit` bytes broke: 414 when the request line alone
+    /// does not fit (the URI is too long), 431 when the header fields do.
+    private static func tooLarge(_ bytes: UnsafeRawBufferPointer, start: Int, limit: Int) -> Result {
+        if start >= limit { return .invalid(status: 400, reason: "only empty lines before the request line") }
+        let window = start..<min(bytes.count, limit)
+        if !window.contains(where: { bytes[$0] == lf }) { return .invalid(status: 414, reason: "request line too long") }
+        return .invalid(status: 431, reason: "request head too large")
     }
 
     // MARK: - Pieces

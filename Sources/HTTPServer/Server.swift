@@ -53,7 +53,7 @@ public final class Server: IOHandler {
     public func stop() {
         stopAccepting()
         if let t = sweepTimer { loop.cancel(t) }
-        for c in Array(connections.values) { c.close(reason: "shutdown") }
+        for c in Array(connections.values) { c.close(.shutdown) }
     }
 
     /// Graceful shutdown: stop accepting, close idle connections, let responses in
@@ -64,10 +64,10 @@ public final class Server: IOHandler {
         draining = true
         drained = done
         stopAccepting()
-        for c in Array(connections.values) where c.isReadingHead { c.close(reason: "shutdown") }
+        for c in Array(connections.values) where c.isReadingHead { c.close(.shutdown) }
         loop.schedule(afterMilliseconds: graceMS) { [weak self] in
             guard let self else { return }
-            for c in Array(connections.values) { c.close(reason: "shutdown grace period over") }
+            for c in Array(connections.values) { c.close(.shutdownGraceOver) }
         }
         checkDrained()
     }
@@ -109,14 +109,7 @@ public final class Server: IOHandler {
                 return
             }
             guard case .done(let (socket, client)) = accepted else { return }
-            if connections.count >= limits.maxConnections {
-                // Full: make room by closing the connection idle the longest (as nginx
-                // reuses keep-alive connections), so a flood of idle connections cannot
-                // lock out clients with real requests.
-                if let idlest = connections.values.filter(\.isIdle).min(by: { $0.lastActivity < $1.lastActivity }) {
-                    idlest.close(reason: "connection limit: closing the idlest")
-                }
-            }
+            if connections.count >= limits.maxConnections { evictOne() }
             if connections.count >= limits.maxConnections {
                 // Refuse politely rather than let the queue grow: one short write, then close.
                 let refusal = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
@@ -135,7 +128,21 @@ public final class Server: IOHandler {
         }
     }
 
-    func connectionDidClose(_ connection: Connection) {
+    /// Full: make room by closing the connection that has waited on its client the
+    /// longest with nothing owed to it (see `Connection.evictableSince`), as nginx
+    /// reuses keep-alive connections; a flood of idle or slow clients cannot lock out
+    /// clients with real requests. Connections being answered are never evicted.
+    private func evictOne() {
+        var victim: Connection?
+        var oldest = UInt64.max
+        for c in connections.values {
+            if let since = c.evictableSince, since < oldest { victim = c; oldest = since }
+        }
+        victim?.close(.evicted)
+    }
+
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        stats.recordClose(reason)
         connections.removeValue(forKey: ObjectIdentifier(connection))
         stats.openConnections = connections.count
         checkDrained()
@@ -158,23 +165,38 @@ public final class Server: IOHandler {
 
     private func sweep() {
         let now = EventLoop.now()
+        func elapsedMS(since t: UInt64) -> Int { Int((now &- t) / 1_000_000) }
         for connection in Array(connections.values) {
-            let idleMS = Int((now - connection.lastActivity) / 1_000_000)
             switch connection.state {
             case .readingHead:
-                let limit = connection.isIdle ? limits.idleTimeoutMS : limits.headTimeoutMS
-                if idleMS > limit { connection.close(reason: "timeout") }
+                if connection.isIdle {
+                    if elapsedMS(since: connection.lastActivity) > limits.idleTimeoutMS { connection.close(.idleTimeout) }
+                } else if elapsedMS(since: connection.headStarted) > limits.headTimeoutMS {
+                    // From the head's first byte: trickling bytes do not buy time (slowloris).
+                    connection.close(.headTimeout)
+                }
             case .writing(let out):
-                // A follower of a growing file waits on the producer, whose own timeouts bound it.
-                if case .growing = out.body { continue }
-                if idleMS > limits.sendTimeoutMS { connection.close(reason: "send timeout") }
+                if out.waitingForProducer { continue }
+                if elapsedMS(since: connection.lastActivity) > limits.sendTimeoutMS { connection.close(.sendTimeout) }
+            case .lingering(let until):
+                if now > until { connection.close(.badRequest) }
             case .awaitingResponse, .closed:
                 break
             }
         }
     }
 
-    // MARK: - Access log
+    // MARK: - Logs
+
+    /// One line for a connection that ended abnormally with no response in progress
+    /// (a response in progress is reported on its access-log line instead).
+    func logClose(_ reason: CloseReason, client: String, requestID: UInt64?, during: String) {
+        let level: Logger.Level = reason.isAbnormal ? .warning : .debug
+        guard logger.isEnabled(level) else { return }
+        logger.log(level, "connection_closed", [
+            "id": requestID.map { String($0) } ?? "-", "client": client, "reason": reason.rawValue, "state": during,
+        ])
+    }
 
     func logAccess(_ entry: Connection.AccessLog, client: String, complete: Bool, note: String?) {
         stats.record(status: entry.status, bodyBytes: entry.bodyLength, complete: complete)

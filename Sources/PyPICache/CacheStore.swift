@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 import Reactor
 
 /// The cache on disk. Layout under the data directory:
@@ -13,9 +14,11 @@ import Reactor
 public final class CacheStore {
     public let root: String
     private var tempCounter = 0
-    private let openFiles = OpenFileCache(capacity: 256)
+    private let openFiles: OpenFileCache
 
-    public init(root: String) throws {
+    /// `openFileCapacity`: how many cached files may stay open (a share of the fd limit).
+    public init(root: String, openFileCapacity: Int = 256) throws {
+        openFiles = OpenFileCache(capacity: max(1, openFileCapacity))
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         for dir in ["files", "pages", "tmp"] { try Files.makeDirectories("\(self.root)/\(dir)") }
         for leftover in Files.list("\(self.root)/tmp") { Files.remove("\(self.root)/tmp/\(leftover.name)") }
@@ -108,13 +111,43 @@ public final class CacheStore {
         Files.remove(temp.path)
     }
 
-    /// Opens a cached file for sending; nil when it is gone. Hot files stay open
-    /// (see OpenFileCache), so a hit usually costs no open, fstat or close.
-    public func open(_ key: FileKey) -> (FileDescriptor, Int)? {
-        if let hit = openFiles.get(key) { return hit }
-        guard let fd = try? Files.openForReading(path(of: key)), let size = try? Files.size(fd) else { return nil }
-        openFiles.put(key, fd, size)
-        return (fd, size)
+    public enum OpenOutcome {
+        case opened(FileDescriptor, size: Int)
+        /// Not on disk (removed behind our back).
+        case missing
+        /// On disk but not openable now (out of fds, I/O error): the cache entry stays.
+        case failed(SystemError)
+    }
+
+    /// Opens a cached file for sending. Hot files stay open (see OpenFileCache), so a
+    /// hit usually costs no open, fstat or close. Out of fds, the cache of open files
+    /// gives back half its descriptors and the open is tried once more.
+    public func open(_ key: FileKey) -> OpenOutcome {
+        if let (fd, size) = openFiles.get(key) { return .opened(fd, size: size) }
+        var attempt = 0
+        while true {
+            do {
+                let fd = try Files.openForReading(path(of: key))
+                let size = try Files.size(fd)
+                openFiles.put(key, fd, size)
+                return .opened(fd, size: size)
+            } catch let error as SystemError {
+                if error.errno == ENOENT { return .missing }
+                if (error.errno == EMFILE || error.errno == ENFILE) && attempt == 0 && openFiles.shrink() {
+                    attempt += 1
+                    continue
+                }
+                return .failed(error)
+            } catch {
+                return .failed(SystemError("open \(key.filename)", errno: EIO))
+            }
+        }
+    }
+
+    /// The cached file's descriptor and size, or nil whatever the reason.
+    public func openIfPresent(_ key: FileKey) -> (FileDescriptor, Int)? {
+        if case .opened(let fd, let size) = open(key) { return (fd, size) }
+        return nil
     }
 }
 
@@ -142,6 +175,15 @@ final class OpenFileCache {
         }
         clock += 1
         entries[key] = (fd, size, clock)
+    }
+
+    /// Closes the least recently used half (out of fds); false when there was nothing to give back.
+    /// A response still sending from a dropped descriptor keeps it open until it is done.
+    func shrink() -> Bool {
+        guard !entries.isEmpty else { return false }
+        let dropped = entries.sorted { $0.value.used < $1.value.used }.prefix(max(1, entries.count / 2))
+        for (key, _) in dropped { entries.removeValue(forKey: key) }
+        return true
     }
 }
 

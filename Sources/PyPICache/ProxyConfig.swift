@@ -14,6 +14,8 @@ public struct ProxyConfig: Sendable {
     public var notFoundTTLSeconds: Double = 60
     /// Never contact upstream: serve what is cached, list only cached files.
     public var offline = false
+    /// How many cached files may stay open for sending (a share of the fd limit).
+    public var openFileCapacity = 256
     /// Where the server listens, as /+status reports it (devpi's `host`, `port`).
     public var listenHost = "0.0.0.0"
     public var listenPort = 3141

@@ -14,11 +14,17 @@ extension PyPIProxy {
 
     func serveFile(_ key: FileKey, exchange: Exchange) {
         if index.size(of: key) != nil {
-            if let (fd, size) = store.open(key) {
+            switch store.open(key) {
+            case .opened(let fd, let size):
                 return exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "HIT"))
+            case .failed(let error):
+                // Out of fds or an I/O error: the file is still cached, so keep it indexed.
+                logger.warning("cache_open_failed", ["file": key.filename, "error": error.description])
+                return exchange.send(.error(503, "cannot open \(key.filename) now: \(error)"))
+            case .missing:
+                // Removed from disk behind our back: forget it and fetch again.
+                index.removeCached(key)
             }
-            // Removed from disk behind our back: forget it and fetch again.
-            index.removeCached(key)
         }
         if config.offline { return exchange.send(.error(404, "offline mode: \(key.filename) is not cached")) }
         if PyPIProxy.onlyIfCached(exchange.request) {
@@ -68,7 +74,7 @@ extension PyPIProxy {
         case .upstream(let file):
             startFileFetch(key, source: file, first: exchange)
         case .extract(let wheel):
-            guard extractMetadata(from: wheel) != nil, let (fd, size) = store.open(key) else {
+            guard extractMetadata(from: wheel) != nil, let (fd, size) = store.openIfPresent(key) else {
                 return exchange.send(.error(404, "no core metadata could be read from \(wheel.filename)"))
             }
             exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "MISS"))
@@ -81,7 +87,7 @@ extension PyPIProxy {
         let temp: TempFile
         do { temp = try store.createTemp() } catch {
             logger.error("temp_file_failed", ["error": "\(error)"])
-            return exchange.send(.error(500, "cannot create a cache file: \(error)"))
+            return exchange.send(.error(503, "cannot create a cache file now: \(error)"))
         }
         var options = Transfer.Options()
         options.connectTimeoutMS = config.connectTimeoutMS
@@ -102,7 +108,7 @@ extension PyPIProxy {
         case .streaming(let file):
             exchange.send(fileResponse(key, .growing(file), cache: "MISS"))
         case .cached:
-            guard let (fd, size) = store.open(key) else {
+            guard let (fd, size) = store.openIfPresent(key) else {
                 return exchange.send(.error(502, "file vanished from the cache"))
             }
             exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "MISS"))
@@ -147,7 +153,7 @@ extension PyPIProxy {
     func extractMetadata(from wheel: FileKey) -> String? {
         guard let metaKey = wheel.metadataKey else { return nil }
         if index.size(of: metaKey) != nil { return extractedMetadataHash(for: wheel) }
-        guard let (fd, size) = store.open(wheel) else { return nil }
+        guard let (fd, size) = store.openIfPresent(wheel) else { return nil }
         do {
             let metadata = try ZipReader(size: size) { offset, count in try Files.read(fd, count: count, at: offset) }.wheelMetadata()
             try store.write(metadata, as: metaKey)
@@ -166,7 +172,7 @@ extension PyPIProxy {
     func extractedMetadataHash(for wheel: FileKey) -> String? {
         if let sha = index.metadataHash(for: wheel) { return sha }
         guard let metaKey = wheel.metadataKey, index.size(of: metaKey) != nil,
-              let (fd, size) = store.open(metaKey), let bytes = try? Files.read(fd, count: size, at: 0)
+              let (fd, size) = store.openIfPresent(metaKey), let bytes = try? Files.read(fd, count: size, at: 0)
         else { return nil }
         let sha = SHA256.hex(bytes)
         index.setMetadataHash(sha, for: wheel)

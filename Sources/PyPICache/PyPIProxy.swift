@@ -36,7 +36,7 @@ public final class PyPIProxy: HTTPResponder {
         self.loop = loop
         self.logger = logger
         curl = CurlMulti(loop: loop)
-        store = try CacheStore(root: config.dataDirectory)
+        store = try CacheStore(root: config.dataDirectory, openFileCapacity: config.openFileCapacity)
         index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames())
         uuid = try store.serverUUID()
     }

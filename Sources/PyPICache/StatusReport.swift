@@ -46,6 +46,8 @@ extension PyPIProxy {
         let metrics = metricSamples().filter { $0.labels.isEmpty }
             .map { "[\(PageRenderer.quote($0.name)),\(PageRenderer.quote($0.type)),\($0.value)]" }.joined(separator: ",")
         let q = PageRenderer.quote
+        let closedByReason = CloseReason.allCases.map { "\(q($0.rawValue)):\(serverStats?.connectionsClosed[$0] ?? 0)" }
+            .joined(separator: ",")
         let json = """
         {"type":"status","result":{"serverdir":\(q(config.dataDirectory)),"uuid":\(q(uuid)),\
         "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))],["libcurl",\(q(Curl.version))]],"host":\(q(config.listenHost)),"port":\(config.listenPort),\
@@ -53,6 +55,7 @@ extension PyPIProxy {
         "uptime-seconds":\(uptime),"cached-projects":\(index.projectCount),"cached-files":\(cachedFileCount),\
         "cached-bytes":\(index.cachedBytes),"hits":\(hits + stats.stale),"misses":\(misses),\
         "in-flight-transfers":\(curl.activeCount),"open-connections":\(serverStats?.openConnections ?? 0),\
+        "connections-closed":{\(closedByReason)},\
         "upstream":{"url":\(q(config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
 
         """
@@ -111,6 +114,10 @@ extension PyPIProxy {
         add("wheelhouse_http_sent_bytes_total", "counter", "Body bytes of completed responses.", serverStats?.bodyBytesSent ?? 0)
         add("wheelhouse_http_responses_cut_total", "counter", "Responses cut short before their end.", serverStats?.responsesCut ?? 0)
         add("wheelhouse_open_connections", "gauge", "Client connections open now.", serverStats?.openConnections ?? 0)
+        for reason in CloseReason.allCases {
+            add("wheelhouse_connections_closed_total", "counter", "Client connections closed, by why they ended.",
+                serverStats?.connectionsClosed[reason] ?? 0, labels: "reason=\"\(reason.rawValue)\"")
+        }
         for kind in CacheStats.Kind.allCases {
             let l = "kind=\"\(kind.rawValue)\""
             add("wheelhouse_cache_hits_total", "counter", "Requests answered from the cache.", stats.hits[kind] ?? 0, labels: l)

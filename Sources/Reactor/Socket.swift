@@ -98,6 +98,13 @@ public enum Socket {
         }
     }
 
+    /// Closes the sending side only (a FIN after the bytes already queued): the
+    /// client reads our whole response before it sees the end. Used before a
+    /// lingering close, so unread input does not turn the close into a reset.
+    public static func shutdownWrite(_ fd: FileDescriptor) {
+        _ = Glibc.shutdown(fd.raw, Int32(SHUT_WR))
+    }
+
     /// Raises the soft limit on open files to the hard limit (a server holds one fd per
     /// client, per upstream connection and per hot cached file); returns the new limit.
     public static func raiseFileLimit() -> Int {

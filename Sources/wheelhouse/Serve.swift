@@ -49,6 +49,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds an idle keep-alive connection is kept. (default: 60)")
     var idleTimeout: Double?
 
+    @Option(name: .customLong("send-timeout"), help: "Seconds a client may take no bytes of a response before it is dropped. (default: 60)")
+    var sendTimeout: Double?
+
     @Option(name: .customLong("shutdown-grace"), help: "Seconds responses in progress get to finish on shutdown. (default: 10)")
     var shutdownGrace: Double?
 
@@ -69,6 +72,7 @@ struct Serve: ParsableCommand {
         let maxConnections = try env.value(maxConnections, "MAX_CONNECTIONS", default: 1024) { Int($0) }
         let headerTimeout = try env.value(headerTimeout, "HEADER_TIMEOUT", default: 10) { Double($0) }
         let idleTimeout = try env.value(idleTimeout, "IDLE_TIMEOUT", default: 60) { Double($0) }
+        let sendTimeout = try env.value(sendTimeout, "SEND_TIMEOUT", default: 60) { Double($0) }
         let shutdownGrace = try env.value(shutdownGrace, "SHUTDOWN_GRACE", default: 10) { Double($0) }
         let levelName = try env.value(logLevel, "LOG_LEVEL", default: "info") { $0 }
 
@@ -78,7 +82,8 @@ struct Serve: ParsableCommand {
             throw ValidationError("upstream must be an http:// or https:// URL, got '\(upstream)'")
         }
         for (name, value) in [("connect-timeout", connectTimeout), ("page-timeout", pageTimeout), ("header-timeout", headerTimeout),
-                              ("idle-timeout", idleTimeout), ("stall-timeout", Double(stallTimeout))] where value <= 0 {
+                              ("idle-timeout", idleTimeout), ("send-timeout", sendTimeout),
+                              ("stall-timeout", Double(stallTimeout))] where value <= 0 {
             throw ValidationError("\(name) must be > 0 seconds")
         }
         guard shutdownGrace >= 0 else { throw ValidationError("shutdown-grace must be >= 0 seconds") }
@@ -94,11 +99,12 @@ struct Serve: ParsableCommand {
         config.pageTimeoutMS = Int(pageTimeout * 1000)
         config.stallTimeoutSeconds = stallTimeout
         var limits = Server.Limits()
-        // Keep room under the fd limit for upstream sockets, cached files and temp files.
-        let fileLimit = Socket.raiseFileLimit()
-        limits.maxConnections = min(maxConnections, max(16, fileLimit - 512))
+        let share = FileLimitShare(limit: Socket.raiseFileLimit(), maxConnections: maxConnections)
+        limits.maxConnections = share.connections
+        config.openFileCapacity = share.openFiles
         limits.headTimeoutMS = Int(headerTimeout * 1000)
         limits.idleTimeoutMS = Int(idleTimeout * 1000)
+        limits.sendTimeoutMS = Int(sendTimeout * 1000)
 
         let logger = Logger(level: level)
         Curl.globalInit()
@@ -142,5 +148,23 @@ struct Serve: ParsableCommand {
         try loop.run()
         withExtendedLifetime(signals) {}
         logger.lifecycle("stopped")
+    }
+}
+
+/// The open-file limit shared out so that no use of fds can starve another: a
+/// reserve for the process's own fds (epoll, signalfd, listener, stdio, page
+/// writes) and for upstream transfers (a socket and a temp file each), then a
+/// quarter of the rest (at most 256) for cached files kept open, and what remains
+/// for client connections. Should a share still run out, the open-file cache gives
+/// descriptors back and a request gets 503; nothing is dropped from the cache.
+struct FileLimitShare {
+    static let reserve = 32 + 2 * 64
+    let connections: Int
+    let openFiles: Int
+
+    init(limit: Int, maxConnections: Int) {
+        let rest = max(limit - FileLimitShare.reserve, 24)
+        openFiles = min(256, max(4, rest / 4))
+        connections = min(maxConnections, max(16, rest - openFiles))
     }
 }

@@ -16,7 +16,7 @@ import Testing
         #expect(store.scanFiles().isEmpty, "a temp file is not a cached file")
         try store.commit(temp, as: key)
         #expect(store.scanFiles() == [key: 7])
-        let (fd, size) = try #require(store.open(key))
+        let (fd, size) = try #require(store.openIfPresent(key))
         #expect(size == 7 && fd.isOpen)
     }
 
