@@ -9,7 +9,7 @@ UPSTREAM  ?= https://pypi.org/simple/
 BIN       := .build/release/wheelhouse
 TEST_VENV := .venv-test
 
-.PHONY: all deps build release run test unit e2e bench bench-smoke logs devpi-logs clean
+.PHONY: all deps build release run test unit e2e fuzz bench bench-smoke logs devpi-logs clean
 
 all: release
 
@@ -35,6 +35,12 @@ unit: deps
 e2e: release
 	@scripts/test-env.sh $(TEST_VENV)
 	WHEELHOUSE_BIN=$(abspath $(BIN)) $(TEST_VENV)/bin/pytest -q tests/e2e
+
+# libFuzzer (with AddressSanitizer) on the request parser and a real connection on the
+# event loop, for FUZZ_SECONDS (CI: 60; run longer by hand). See scripts/fuzz.sh.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Follow the compose service's log (devstack habit: make devpi-logs).
 logs devpi-logs:

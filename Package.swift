@@ -38,3 +38,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The fuzz target exists only for `make fuzz` (WHEELHOUSE_FUZZ=1): libFuzzer supplies
+// its main, so an ordinary `swift build` must not see it.
+if Context.environment["WHEELHOUSE_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "wheelhouse-fuzz", dependencies: ["HTTPServer", "Reactor"], path: "Fuzz/HTTPFuzz"))
+}
