@@ -1,5 +1,8 @@
 /// Everything the proxy needs to know from the command line.
 public struct ProxyConfig: Sendable {
+    public static let defaultDataDirectory = "./data"
+    public static let defaultUpstream = "https://pypi.org/simple/"
+
     public var dataDirectory: String
     /// The upstream simple index, ending in `/` (e.g. https://pypi.org/simple/).
     public var upstream: String

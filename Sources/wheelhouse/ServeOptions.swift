@@ -1,0 +1,139 @@
+import ArgumentParser
+import Glibc
+import HTTPServer
+import PyPICache
+import Reactor
+import Synchronization
+
+/// `wheelhouse serve`'s options, one row each: the flag, its help, its default. The
+/// default comes from the config type that uses it (`ProxyConfig`, `Server.Limits`)
+/// unless the environment variable named after the flag (`--data-dir` →
+/// `WHEELHOUSE_DATA_DIR`) sets it; the command line wins over both, and `--help`
+/// shows the default in force and the variable. Every value is checked in `validate()`:
+/// a bad one exits 2 with a one-line message.
+struct ServeOptions: ParsableArguments {
+    private static let proxy = ProxyConfig(dataDirectory: ProxyConfig.defaultDataDirectory, upstream: ProxyConfig.defaultUpstream)
+    private static let limits = Server.Limits()
+
+    @Option(help: help("Address to listen on.", "host"))
+    var host: String = env("host", proxy.listenHost)
+
+    @Option(help: help("Port to listen on; 0 picks a free one.", "port"))
+    var port: Int = env("port", proxy.listenPort)
+
+    @Option(name: .customLong("data-dir"), help: help("Cache directory.", "data-dir"))
+    var dataDir: String = env("data-dir", proxy.dataDirectory)
+
+    @Option(help: help("Upstream simple index URL.", "upstream"))
+    var upstream: String = env("upstream", proxy.upstream)
+
+    @Option(name: .customLong("index-ttl"), help: help("Seconds a project page is served before asking upstream again.", "index-ttl"))
+    var indexTTL: Double = env("index-ttl", proxy.indexTTLSeconds)
+
+    @Flag(inversion: .prefixedNo, help: help("Never contact upstream: serve only what is cached, and list only cached files.", "offline"))
+    var offline: Bool = env("offline", proxy.offline)
+
+    @Option(name: .customLong("connect-timeout"), help: help("Seconds to wait for an upstream connection.", "connect-timeout"))
+    var connectTimeout: Double = env("connect-timeout", Double(proxy.connectTimeoutMS) / 1000)
+
+    @Option(name: .customLong("page-timeout"), help: help("Seconds an upstream page request may take in all.", "page-timeout"))
+    var pageTimeout: Double = env("page-timeout", Double(proxy.pageTimeoutMS) / 1000)
+
+    @Option(name: .customLong("stall-timeout"), help: help("Seconds without upstream bytes before a download is abandoned.", "stall-timeout"))
+    var stallTimeout: Int = env("stall-timeout", proxy.stallTimeoutSeconds)
+
+    @Option(name: .customLong("max-connections"), help: help("Client connections served at once.", "max-connections"))
+    var maxConnections: Int = env("max-connections", limits.maxConnections)
+
+    @Option(name: .customLong("header-timeout"), help: help("Seconds a client has to send a whole request head.", "header-timeout"))
+    var headerTimeout: Double = env("header-timeout", Double(limits.headTimeoutMS) / 1000)
+
+    @Option(name: .customLong("idle-timeout"), help: help("Seconds an idle keep-alive connection is kept.", "idle-timeout"))
+    var idleTimeout: Double = env("idle-timeout", Double(limits.idleTimeoutMS) / 1000)
+
+    @Option(name: .customLong("send-timeout"), help: help("Seconds a client may take no bytes of a response before it is dropped.", "send-timeout"))
+    var sendTimeout: Double = env("send-timeout", Double(limits.sendTimeoutMS) / 1000)
+
+    @Option(name: .customLong("shutdown-grace"), help: help("Seconds responses in progress get to finish on shutdown.", "shutdown-grace"))
+    var shutdownGrace: Double = env("shutdown-grace", 10)
+
+    @Option(name: .customLong("log-level"), help: help("debug, info, warning or error.", "log-level"))
+    var logLevel: String = env("log-level", "info")
+
+    mutating func validate() throws {
+        if let problem = ServeOptions.environmentProblems.withLock({ $0.first }) { throw ValidationError(problem) }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
+        guard upstream.hasPrefix("http://") || upstream.hasPrefix("https://") else {
+            throw ValidationError("--upstream must be an http:// or https:// URL, got '\(upstream)'")
+        }
+        guard indexTTL >= 0 else { throw ValidationError("--index-ttl must be >= 0 seconds") }
+        for (flag, value) in [("connect-timeout", connectTimeout), ("page-timeout", pageTimeout), ("header-timeout", headerTimeout),
+                              ("idle-timeout", idleTimeout), ("send-timeout", sendTimeout), ("stall-timeout", Double(stallTimeout))]
+        where !(value > 0) {
+            throw ValidationError("--\(flag) must be > 0 seconds")
+        }
+        guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be >= 0 seconds") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be > 0") }
+        guard Logger.Level(name: logLevel) != nil else {
+            throw ValidationError("--log-level must be debug, info, warning or error, got '\(logLevel)'")
+        }
+    }
+
+    var level: Logger.Level { Logger.Level(name: logLevel) ?? .info }
+
+    var proxyConfig: ProxyConfig {
+        var config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
+        config.indexTTLSeconds = indexTTL
+        config.offline = offline
+        config.connectTimeoutMS = Int(connectTimeout * 1000)
+        config.pageTimeoutMS = Int(pageTimeout * 1000)
+        config.stallTimeoutSeconds = stallTimeout
+        return config
+    }
+
+    var serverLimits: Server.Limits {
+        var limits = Server.Limits()
+        limits.maxConnections = maxConnections
+        limits.headTimeoutMS = Int(headerTimeout * 1000)
+        limits.idleTimeoutMS = Int(idleTimeout * 1000)
+        limits.sendTimeoutMS = Int(sendTimeout * 1000)
+        return limits
+    }
+
+    // MARK: - The environment
+
+    /// `--data-dir` → `WHEELHOUSE_DATA_DIR`.
+    static func variable(_ flag: String) -> String {
+        "WHEELHOUSE_" + String(flag.uppercased().map { $0 == "-" ? "_" : $0 })
+    }
+
+    /// Values the environment set but that do not parse; `validate()` reports the first.
+    /// (Defaults are computed while parsing, where nothing can throw.)
+    private static let environmentProblems = Mutex<[String]>([])
+
+    /// The option's default: the environment's value when it sets one, else `fallback`.
+    static func env<T: ExpressibleByArgument>(_ flag: String, _ fallback: T) -> T {
+        let name = variable(flag)
+        guard let raw = getenv(name).map({ String(cString: $0) }), !raw.isEmpty else { return fallback }
+        if let value = T(argument: raw) { return value }
+        environmentProblems.withLock { $0.append("invalid value '\(raw)' in environment variable \(name)") }
+        return fallback
+    }
+
+    /// Flags take what people write in compose files: 1/0, true/false, yes/no, on/off.
+    static func env(_ flag: String, _ fallback: Bool) -> Bool {
+        let name = variable(flag)
+        guard let raw = getenv(name).map({ String(cString: $0) }), !raw.isEmpty else { return fallback }
+        switch raw.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default:
+            environmentProblems.withLock { $0.append("invalid value '\(raw)' in environment variable \(name) (use 1 or 0)") }
+            return fallback
+        }
+    }
+
+    static func help(_ text: String, _ flag: String) -> ArgumentHelp {
+        ArgumentHelp("\(text) [env: \(variable(flag))]")
+    }
+}
