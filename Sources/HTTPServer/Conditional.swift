@@ -10,7 +10,9 @@ extension Response {
             let kept = headers.filter { ["etag", "cache-control", "vary", "x-cache"].contains($0.0.lowercased()) }
             return Response(status: 304, headers: kept, body: .empty, cacheResult: cacheResult)
         }
+        // Two Range fields: which one was meant is unknown, so neither is honoured.
         guard request.method == "GET", header("Accept-Ranges") == "bytes", let rangeHeader = request.header("range"),
+              request.headers.lazy.filter({ $0.name == "range" }).count == 1,
               case .file(let fd, let offset, let length) = body
         else { return self }
         // If-Range: the range only if the representation is still the one the client has.

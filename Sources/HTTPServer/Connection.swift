@@ -13,7 +13,7 @@ final class Connection: IOHandler {
         /// A refused request was answered and our side shut: what the client still
         /// sends is read and dropped until it closes or `until`, so it reads our
         /// status instead of a reset (nginx's lingering close).
-        case lingering(until: UInt64)
+        case lingering(until: UInt64, then: CloseReason)
         case closed
     }
 
@@ -54,6 +54,8 @@ final class Connection: IOHandler {
     /// much of what it sends meanwhile is read and dropped.
     static let lingerMS: UInt64 = 2_000
     static let lingerMaxBytes = 1 << 20
+    /// Pipelined requests answered in one go before other connections get the loop.
+    static let requestsPerTurn = 32
 
     private let socket: FileDescriptor
     let client: String
@@ -107,13 +109,14 @@ final class Connection: IOHandler {
         case .writing:
             // Error or hang-up: the client is gone. Level-triggered epoll would repeat
             // the event while we wait for a growing file, so close now.
-            if event.failed { return close(.clientHungUp) }
+            if event.failed || event.peerClosed { return close(.clientHungUp) }
             flush()
         case .awaitingResponse:
-            // Nothing is asked for in this state; only an error or hang-up arrives.
-            if event.failed { close(.clientHungUp) }
-        case .lingering:
-            drainLingering()
+            // Only the client's FIN (or an error) is asked for while upstream works: a client
+            // that leaves frees its connection at once, as nginx does (the download goes on).
+            if event.failed || event.peerClosed { close(.clientHungUp) }
+        case .lingering(_, let reason):
+            drainLingering(reason)
         case .closed:
             break
         }
@@ -147,14 +150,34 @@ final class Connection: IOHandler {
     /// rather than calling back in: pipelining of any depth runs in constant stack.
     /// The loop stops at a partial head or at a response that must wait (for
     /// upstream or socket space); reading resumes only after that response, so
-    /// `inbound` stays bounded by one read plus one head.
+    /// `inbound` stays bounded by one read plus one head. After `requestsPerTurn`
+    /// requests it yields the loop to other connections, reading nothing meanwhile.
     private func processInbound() {
         guard !processing else { return }
         processing = true
         defer { processing = false }
+        var answered = 0
         while case .readingHead = state, !inbound.isEmpty {
+            if answered == Connection.requestsPerTurn {
+                setInterest(.peerClosed)
+                server.loop.execute { [weak self] in self?.resumeTurn() }
+                return
+            }
             guard handleNextRequest() else { return }
+            answered += 1
         }
+    }
+
+    private func resumeTurn() {
+        guard case .readingHead = state else { return }
+        setInterest(.readable)
+        processInbound()
+    }
+
+    /// Reads what a just-accepted client already sent, so a connection with a request
+    /// waiting is never taken for an idle one (and evicted) before its first read.
+    func readFirst() {
+        if case .readingHead = state { readAndParse() }
     }
 
     /// false when the head is not complete yet.
@@ -180,7 +203,7 @@ final class Connection: IOHandler {
             server.responder.respond(to: exchange)
             // Most responses are written before respond() returns; only a response that
             // waits (for upstream) stops read events, so the common case costs no epoll_ctl.
-            if case .awaitingResponse(let pending) = state, pending === exchange { setInterest(.none) }
+            if case .awaitingResponse(let pending) = state, pending === exchange { setInterest(.peerClosed) }
         }
         return true
     }
@@ -218,8 +241,14 @@ final class Connection: IOHandler {
         let isHead = exchange.request.method == "HEAD"
         var head = "HTTP/1.1 \(response.status) \(Response.reasonPhrase(response.status))\r\n"
         for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(response.body.length)\r\n"
-        head += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
+        // A 304 keeps the 200's framing headers to itself (RFC 9110 8.6): no length of 0.
+        if response.status != 304 { head += "Content-Length: \(response.body.length)\r\n" }
+        if !keepAlive {
+            head += "Connection: close\r\n"
+        } else if exchange.request.minorVersion == 0 {
+            head += "Connection: keep-alive\r\n"  // HTTP/1.0 closes unless told otherwise
+        }
+        head += "\r\n"
 
         var bytes: [UInt8] = []
         var body = BodySource.none
@@ -282,7 +311,7 @@ final class Connection: IOHandler {
                         // send timeout restarts then: the wait was the producer's.
                         out.waitingForProducer = true
                         state = .writing(out)
-                        setInterest(.none)
+                        setInterest(.peerClosed)
                         file.waitForProgress { [weak self] in
                             self?.lastActivity = EventLoop.now()
                             self?.flush()
@@ -308,15 +337,13 @@ final class Connection: IOHandler {
     }
 
     /// The whole response was sent: log it, then keep the connection for the next
-    /// request, close it, or linger after a refusal.
+    /// request, or linger and close.
     private func finishResponse(_ out: Outgoing) {
         if out.corked { Socket.setCork(socket, false) }
         server.logAccess(out.log, client: client, complete: true, note: nil)
         headStarted = 0
         state = .readingHead  // nothing is owed any more, whatever comes next
-        guard out.keepAlive else {
-            return out.log.status >= 400 ? linger() : close(.responseDone)
-        }
+        guard out.keepAlive else { return linger(then: out.log.status >= 400 ? .badRequest : .responseDone) }
         lastActivity = EventLoop.now()
         setInterest(.readable)
         if !inbound.isEmpty {
@@ -328,23 +355,26 @@ final class Connection: IOHandler {
 
     // MARK: - Closing
 
-    private func linger() {
+    /// Closing with unread input makes the kernel send a reset, which can destroy our
+    /// response before the client reads it. So: shut our side, drop what still comes
+    /// until the client closes (at most `lingerMS` and `lingerMaxBytes`), then close.
+    private func linger(then reason: CloseReason) {
         Socket.shutdownWrite(socket)
         inbound.removeAll()
-        state = .lingering(until: EventLoop.now() + Connection.lingerMS * 1_000_000)
+        state = .lingering(until: EventLoop.now() + Connection.lingerMS * 1_000_000, then: reason)
         setInterest(.readable)
     }
 
-    private func drainLingering() {
+    private func drainLingering(_ reason: CloseReason) {
         let result = try? server.scratch.withUnsafeMutableBytes { try Socket.read(socket, into: $0) }
         switch result {
         case .wouldBlock?:
             return
         case .done(let n)? where n > 0:
             lingered += n
-            if lingered > Connection.lingerMaxBytes { close(.badRequest) }
+            if lingered > Connection.lingerMaxBytes { close(reason) }
         default:
-            close(.badRequest)
+            close(reason)
         }
     }
 

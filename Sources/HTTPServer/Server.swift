@@ -122,6 +122,7 @@ public final class Server: IOHandler {
                 try connection.start()
                 connections[ObjectIdentifier(connection)] = connection
                 stats.openConnections = connections.count
+                connection.readFirst()
             } catch {
                 logger.warning("register_failed", ["error": "\(error)"])
             }
@@ -178,8 +179,8 @@ public final class Server: IOHandler {
             case .writing(let out):
                 if out.waitingForProducer { continue }
                 if elapsedMS(since: connection.lastActivity) > limits.sendTimeoutMS { connection.close(.sendTimeout) }
-            case .lingering(let until):
-                if now > until { connection.close(.badRequest) }
+            case .lingering(let until, let reason):
+                if now > until { connection.close(reason) }
             case .awaitingResponse, .closed:
                 break
             }

@@ -13,6 +13,7 @@ enum Epoll {
         let rawValue: UInt32
         static let readable = Interest(rawValue: EPOLLIN.rawValue)
         static let writable = Interest(rawValue: EPOLLOUT.rawValue)
+        static let peerClosed = Interest(rawValue: EPOLLRDHUP.rawValue)
     }
 
     struct Event {
@@ -22,6 +23,8 @@ enum Epoll {
         let writable: Bool
         /// Error or hang-up: the owner's next read or write reports the details.
         let failed: Bool
+        /// The peer shut its sending side (FIN).
+        let peerClosed: Bool
     }
 
     static func create() throws -> FileDescriptor {
@@ -75,7 +78,8 @@ enum Epoll {
                        registrationID: UInt32(truncatingIfNeeded: data >> 32),
                        readable: ev.events & EPOLLIN.rawValue != 0,
                        writable: ev.events & EPOLLOUT.rawValue != 0,
-                       failed: ev.events & failure != 0))
+                       failed: ev.events & failure != 0,
+                       peerClosed: ev.events & EPOLLRDHUP.rawValue != 0))
         }
     }
 }

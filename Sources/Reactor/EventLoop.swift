@@ -7,6 +7,8 @@ public struct IOEvent: Sendable {
     public let writable: Bool
     /// Error or hang-up; the owner's next read or write tells which.
     public let failed: Bool
+    /// The peer shut its sending side (asked for with `.peerClosed`).
+    public let peerClosed: Bool
 }
 
 /// Which readiness an owner wants to hear about.
@@ -15,6 +17,8 @@ public struct IOInterest: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let readable = IOInterest(rawValue: EPOLLIN.rawValue)
     public static let writable = IOInterest(rawValue: EPOLLOUT.rawValue)
+    /// Only the peer's FIN: how a connection waiting on something else notices its client left.
+    public static let peerClosed = IOInterest(rawValue: EPOLLRDHUP.rawValue)
     public static let none: IOInterest = []
 }
 
@@ -144,7 +148,7 @@ public final class EventLoop {
 
         try Epoll.wait(epfd, buffer: buffer, timeoutMS: timeout) { ev in
             guard let reg = registrations[ev.fd], reg.id == ev.registrationID else { return }
-            reg.handler.handleIO(fd: ev.fd, event: IOEvent(readable: ev.readable, writable: ev.writable, failed: ev.failed))
+            reg.handler.handleIO(fd: ev.fd, event: IOEvent(readable: ev.readable, writable: ev.writable, failed: ev.failed, peerClosed: ev.peerClosed))
         }
 
         // Timers added during dispatch are seen next iteration (their wait is then 0).

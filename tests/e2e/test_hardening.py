@@ -263,3 +263,103 @@ def test_open_files_follow_the_fd_limit(tmp_path, start_upstream):
     finally:
         server.stop()
         up.stop()
+
+
+def test_clients_that_leave_while_upstream_works_free_their_connections(start_upstream, start_wheelhouse):
+    """30 clients ask for a page upstream is slow to give (20 s) and hang up at once: their
+    connections are closed now, not when upstream answers (they filled every slot)."""
+    up = start_upstream("--latency-ms", "20000")
+    wh = start_wheelhouse(up.url, None, "--page-timeout", "60")
+    for _ in range(30):
+        with socket.create_connection(("127.0.0.1", wh.port), timeout=5) as s:
+            s.sendall(b"GET /root/pypi/+simple/alpha/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert wait_until(lambda: closed_count(wh, "client_hung_up") == 30, timeout=10)
+    # Only the /+status request itself (and perhaps the previous one, still closing).
+    assert status_json(wh)["open-connections"] <= 2
+
+
+def test_a_pipelining_client_does_not_hold_the_loop(start_upstream, start_wheelhouse):
+    """4,000 pipelined /+status requests on one connection; a second client's request sent
+    right after is answered within a few dozen of them, not after the whole batch."""
+    wh = start_wheelhouse(start_upstream().url)
+    other = socket.create_connection(("127.0.0.1", wh.port), timeout=30)
+    hog = socket.create_connection(("127.0.0.1", wh.port), timeout=30)
+    reader = threading.Thread(target=read_until_closed, args=(hog, 60))
+    reader.start()
+    hog.sendall(b"HEAD /+status HTTP/1.1\r\n\r\n" * 4000 + b"HEAD /+status?last HTTP/1.1\r\nConnection: close\r\n\r\n")
+    other.sendall(b"GET /+status?other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert read_until_closed(other).startswith(b"HTTP/1.1 200")
+    reader.join(timeout=60)
+    hog.close()
+    other.close()
+    assert wait_until(lambda: "path=/+status?last" in wh.read_log(), timeout=20)
+    ids = {}
+    for line in wh.read_log().splitlines():
+        m = re.search(r" id=(\d+) .*path=/\+status(\?\w+)? ", line)
+        if m and "event=request" in line:
+            ids.setdefault(m.group(2) or "hog", []).append(int(m.group(1)))
+    before_other = sum(1 for i in ids["hog"] if i < ids["?other"][0])
+    assert before_other < 1000, f"{before_other} pipelined requests were answered before the other client's"
+
+
+def test_a_burst_past_the_cap_does_not_reset_real_requests(start_upstream, start_wheelhouse):
+    """At a cap of 20, with 20 silent connections open: a burst of 40 real requests all get
+    their answer. (Accepting a burst before reading any of it took the newest connections
+    for idle ones and evicted them with their request unread: the client saw a reset.)"""
+    wh = start_wheelhouse(start_upstream().url, None, "--max-connections", "20", "--log-level", "error")
+    silent = [socket.create_connection(("127.0.0.1", wh.port), timeout=5) for _ in range(20)]
+    results = []
+
+    def ask():
+        try:
+            results.append(raw_request(wh.port, b"GET /+status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:12])
+        except OSError as e:
+            results.append(repr(e).encode())
+    try:
+        askers = [threading.Thread(target=ask) for _ in range(40)]
+        for t in askers:
+            t.start()
+        for t in askers:
+            t.join(timeout=30)
+    finally:
+        for s in silent:
+            s.close()
+    assert results == [b"HTTP/1.1 200"] * 40, results
+
+
+def test_unread_input_after_a_response_does_not_reset_it(corpus, start_upstream, start_wheelhouse):
+    """`Connection: close` followed by 100 kB the server will never read: the whole file
+    still arrives (closing with unread input used to reset the connection mid-body)."""
+    directory, index = corpus
+    wh = start_wheelhouse(start_upstream().url)
+    entry = index["alpha"][1]
+    url = file_url("", entry)
+    assert http_get(wh.url + url)[0] == 200
+    with socket.create_connection(("127.0.0.1", wh.port), timeout=10) as s:
+        s.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode() + b"X" * 100_000)
+        data = read_until_closed(s)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and hashlib.sha256(body).hexdigest() == entry["sha256"]
+
+
+def test_framing_details(corpus, start_upstream, start_wheelhouse):
+    """304 carries no Content-Length; HTTP/1.0 keep-alive is announced; two Range fields are
+    both ignored (the whole file)."""
+    directory, index = corpus
+    wh = start_wheelhouse(start_upstream().url)
+    entry = index["gamma"][0]
+    url = file_url("", entry)
+    status, headers, _ = http_get(wh.url + url)
+    assert status == 200
+    not_modified = raw_request(wh.port, f'GET {url} HTTP/1.1\r\nHost: x\r\nIf-None-Match: {headers["ETag"]}\r\n'
+                                        f'Connection: close\r\n\r\n'.encode())
+    assert not_modified.startswith(b"HTTP/1.1 304") and b"Content-Length" not in not_modified
+    with socket.create_connection(("127.0.0.1", wh.port), timeout=10) as s:
+        s.sendall(b"HEAD /+status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        head = s.recv(65536)
+        assert b"Connection: keep-alive" in head
+        s.sendall(b"HEAD /+status HTTP/1.0\r\n\r\n")
+        assert b"Connection: close" in read_until_closed(s)
+    both = raw_request(wh.port, f"GET {url} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\nRange: bytes=10-19\r\n"
+                                f"Connection: close\r\n\r\n".encode())
+    assert both.startswith(b"HTTP/1.1 200") and len(both.partition(b"\r\n\r\n")[2]) == entry["size"]
