@@ -34,6 +34,8 @@ final class FileFetch: TransferDelegate {
     private var written = 0
     private var head: UpstreamHead?
     private var writeError: String?
+    /// The content's sha256, once the transfer completed and was verified.
+    private(set) var sha256: String?
     private var waiting: [Exchange] = []
     private let answer: (Exchange, Answer) -> Void
     private let finished: (FileFetch, _ result: Result<Int, FetchFailure>) -> Void
@@ -102,6 +104,8 @@ final class FileFetch: TransferDelegate {
 
     func transferDidComplete(_ transfer: Transfer, error: TransferError?) {
         let result = verify(error)
+        // Wrong bytes (overrun, wrong length or hash): the connection may hold leftovers.
+        if case .failure = result { transfer.discardConnection() }
         let growing: GrowingFile? = if case .streaming(let f) = state { f } else { nil }
         state = .finished
         finished(self, result)  // commits or discards the temp file
@@ -143,6 +147,7 @@ final class FileFetch: TransferDelegate {
         if let expected = source.sha256, expected != digest {
             return .failure(FetchFailure(status: 502, reason: "sha256 mismatch for \(source.filename): expected \(expected), got \(digest)"))
         }
+        sha256 = digest
         return .success(written)
     }
 }
