@@ -35,10 +35,16 @@ final class UpstreamBreaker {
     func failed(_ error: String, project: ProjectName, now: Double) -> Bool {
         probeProject = project
         switch state {
-        case .failing(let since, _, _):
-            // A probe failed: wait longer before the next one.
-            pause = min(pause * 2, longestPause)
-            state = .failing(since: since, error: error, nextProbe: now + pause)
+        case .failing(let since, _, let due):
+            // Once the probe was due, a failure is the probe's: wait longer before the next.
+            // Earlier ones are fetches that were already under way when the breaker opened
+            // (uv asks for many pages at once): they must not stretch the pause.
+            if now >= due {
+                pause = min(pause * 2, longestPause)
+                state = .failing(since: since, error: error, nextProbe: now + pause)
+            } else {
+                state = .failing(since: since, error: error, nextProbe: due)
+            }
             return false
         case .unknown, .online:
             pause = firstPause

@@ -10,6 +10,9 @@ import Testing
         #expect(breaker.failed("timeout", project: six, now: 100), "opened")
         guard case .failing(let since, _, let probe1) = breaker.state else { Issue.record("not failing"); return }
         #expect(since == 100 && probe1 == 101)
+        #expect(!breaker.failed("timeout", project: six, now: 100.2), "a fetch already under way when it opened")
+        guard case .failing(_, _, let unchanged) = breaker.state else { Issue.record("not failing"); return }
+        #expect(unchanged == 101, "does not stretch the pause")
         #expect(!breaker.failed("timeout", project: six, now: 101), "a failed probe keeps it open")
         guard case .failing(let stillSince, _, let probe2) = breaker.state else { Issue.record("not failing"); return }
         #expect(stillSince == 100 && probe2 == 103)
