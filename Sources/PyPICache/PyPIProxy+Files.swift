@@ -25,9 +25,7 @@ extension PyPIProxy {
             return exchange.send(.error(504, "\(key.filename) is not cached (only-if-cached)"))
         }
         if let running = fileFetches[key] { return running.join(exchange) }
-        if let failing = upstreamFailingReason {
-            return exchange.send(.error(502, "\(key.filename) is not cached and \(failing)"))
-        }
+        if let failing = upstreamFailingResponse(key.filename) { return exchange.send(failing) }
         if let source = source(for: key) { return serve(key, from: source, exchange: exchange) }
 
         // Not named by any page seen yet (e.g. a lock file's URL after a restart):

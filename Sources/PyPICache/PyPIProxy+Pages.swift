@@ -33,10 +33,10 @@ extension PyPIProxy {
         if let until = notFoundUntil[name], PyPIProxy.now() < until {
             return exchange.send(.error(404, "project \(name) not found upstream (cached answer)"))
         }
-        if let failing = upstreamFailingReason {
+        if let failing = upstreamFailingResponse("project \(name)") {
             // Breaker open: answer now from the cache rather than wait out another timeout.
             if let cached { return exchange.send(pageResponse(cached, name: name, variant, cache: "STALE")) }
-            return exchange.send(.error(502, "project \(name) is not cached and \(failing)"))
+            return exchange.send(failing)
         }
         fetchPage(name, revalidating: cached) { [self] outcome in
             switch outcome {

@@ -60,10 +60,14 @@ public final class PyPIProxy: HTTPResponder {
     /// and pages list only what the cache can serve.
     var upstreamReachable: Bool { !config.offline && !breaker.isOpen }
 
-    /// Why upstream is not asked right now (breaker open), for error messages; nil when it is.
-    var upstreamFailingReason: String? {
-        guard case .failing(let since, let error, _) = breaker.state else { return nil }
-        return "upstream has been failing since \(Date(timeIntervalSince1970: since).formatted(.iso8601)) (\(error)); retrying in the background"
+    /// While the breaker is open: the answer for something the cache cannot serve. 503 with
+    /// Retry-After (the next probe), which pip and uv retry, so a short outage costs a wait.
+    func upstreamFailingResponse(_ what: String) -> Response? {
+        guard case .failing(let since, let error, let nextProbe) = breaker.state else { return nil }
+        let retry = max(1, Int((nextProbe - PyPIProxy.now()).rounded(.up)))
+        return .error(503, "\(what) is not cached and upstream has been failing since "
+                      + "\(Date(timeIntervalSince1970: since).formatted(.iso8601)) (\(error)); retrying in the background",
+                      headers: [("Retry-After", String(retry))])
     }
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
