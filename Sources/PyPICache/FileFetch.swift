@@ -43,6 +43,8 @@ final class FileFetch: TransferDelegate {
     struct FetchFailure: Error {
         let status: Int
         let reason: String
+        /// No answer at all (refused, unresolvable, timed out): upstream itself is unavailable.
+        var upstreamUnavailable = false
     }
 
     init(key: FileKey, source: DistributionFile, temp: TempFile, loop: EventLoop, options: Transfer.Options,
@@ -134,7 +136,8 @@ final class FileFetch: TransferDelegate {
         if let writeError { return .failure(FetchFailure(status: 502, reason: writeError)) }
         guard let head else {
             return .failure(FetchFailure(status: error?.timedOut == true ? 504 : 502,
-                                         reason: "upstream: \(error?.message ?? "no response")"))
+                                         reason: "upstream: \(error?.message ?? "no response")",
+                                         upstreamUnavailable: error?.blocked != true))
         }
         guard head.status == 200 else {
             return .failure(FetchFailure(status: head.status == 404 ? 404 : 502, reason: "upstream answered \(head.status) for \(source.filename)"))

@@ -147,6 +147,10 @@ extension PyPIProxy {
             stats.upstream(.file, succeeded: failure.status == 404, error: "\(fetch.key.filename): \(failure.reason)", now: PyPIProxy.now())
             store.discard(fetch.tempFile)
             logger.warning("upstream_file_failed", ["file": fetch.key.filename, "status": String(failure.status), "error": failure.reason])
+            let subject = fetch.key.metadataSubject ?? fetch.key
+            if failure.upstreamUnavailable, let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename) {
+                upstreamFailed(failure.reason, project: project)
+            }
         }
     }
 

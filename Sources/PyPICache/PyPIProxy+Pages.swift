@@ -122,7 +122,8 @@ extension PyPIProxy {
     }
 
     /// Opens the breaker (or, for a failed probe, keeps it open longer) and plans the next probe.
-    private func upstreamFailed(_ reason: String, project: ProjectName) {
+    /// Called for pages, and for files that got no answer at all.
+    func upstreamFailed(_ reason: String, project: ProjectName) {
         if breaker.failed("\(project): \(reason)", project: project, now: PyPIProxy.now()) {
             logger.warning("upstream_failing", ["upstream": config.upstream, "error": reason,
                                                 "action": "serving from the cache, probing in the background"])

@@ -36,6 +36,7 @@ class Faults:
         self.latency_ms = 0       # extra latency per request
         self.hang = 0             # accept, read the request, then answer nothing for this many seconds
         self.hang_files = 0       # the same, for files only (pages answer)
+        self.metadata_differs = 0  # advertise and serve .metadata that is not the wheel's METADATA
         self.overrun = 0          # files: declare half the length, send that, then (after a pause) the rest
         self.invalid_entries = 0  # JSON pages: add a null and other unusable entries to `files`
         self.private_links = 0    # pages: add files (no sha256) whose URLs point at private addresses
@@ -194,7 +195,7 @@ class Handler(BaseHTTPRequestHandler):
         import zipfile
         with zipfile.ZipFile(os.path.join(self.state.args.corpus, wheel)) as zf:
             name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-            return zf.read(name)
+            return zf.read(name) + (b"Summary-Note: upstream's own copy\n" if self.state.faults.metadata_differs else b"")
 
     def _metadata_sha(self, wheel):
         return hashlib.sha256(self._metadata(wheel)).hexdigest()

@@ -124,3 +124,41 @@ def test_failing_upstream_pages_list_only_cached_files(start_upstream, start_whe
         result = install(client, wh.index_url, str(tmp_path / client), "alpha")
         assert result.returncode == 0, result.stdout + result.stderr
         assert installed(str(tmp_path / client)) == {"alpha": "1.0"}
+
+
+def test_metadata_mismatch_prefers_upstream_when_reachable_else_the_wheels(start_upstream, start_wheelhouse, corpus,
+                                                                           tmp_path):
+    """Upstream advertises metadata that is not the wheel's METADATA byte for byte. While
+    upstream answers, its copy is advertised and served (the mismatch logged); once it is
+    gone, the page advertises and serves what was extracted from the cached wheel."""
+    import hashlib
+    import zipfile
+    JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    up = start_upstream()
+    http_get(f"http://127.0.0.1:{up.port}/_control?metadata_differs=1")
+    data = str(tmp_path / "data")
+    wh = start_wheelhouse(up.url, data, "--index-ttl", "0")
+    theta, iota = (newest_wheels(corpus, [p])[0] for p in ("theta", "iota"))
+    cache_wheels_by_plain_gets(wh, [theta, iota])
+    assert "event=metadata_mismatch" in wh.read_log()
+    with zipfile.ZipFile(os.path.join(corpus[0], theta["filename"])) as zf:
+        extracted = zf.read("theta-1.0.dist-info/METADATA")
+
+    def advertised(project, wheel):
+        page = json.loads(http_get(f"{wh.url}/root/pypi/+simple/{project}/", JSON)[2])
+        return next(f for f in page["files"] if f["filename"] == wheel["filename"])["core-metadata"]["sha256"]
+
+    # Reachable: upstream's copy, fetched once.
+    status, _, metadata = http_get(file_url(wh.url, theta) + ".metadata")
+    assert status == 200 and metadata == extracted + b"Summary-Note: upstream's own copy\n"
+    assert advertised("theta", theta) == hashlib.sha256(metadata).hexdigest()
+    assert up.counts()[f"/files/{theta['filename']}.metadata"] == 1
+    # Upstream gone: iota's metadata was never fetched, so what the wheel holds is advertised and served.
+    up.stop()
+    sha = advertised("iota", iota)  # the page fetch fails: upstream is marked failing
+    status, _, metadata = http_get(file_url(wh.url, iota) + ".metadata")
+    assert status == 200 and metadata.startswith(b"Metadata-Version") and b"upstream's own copy" not in metadata
+    assert sha == hashlib.sha256(metadata).hexdigest()
+    result = install("pip-latest", wh.index_url, str(tmp_path / "t"), "iota", "theta")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert installed(str(tmp_path / "t")) == {"iota": "1.0", "theta": "1.0"}
