@@ -66,8 +66,10 @@ final class PageFetch: TransferDelegate {
         for w in ready { w(outcome) }
     }
 
-    /// After a failure: true when it says upstream is unavailable (no answer, a
-    /// timeout, a 5xx), not merely that this page was odd.
+    /// After a failure: true when it says upstream is unavailable (no answer at all
+    /// before a time limit or error, or a 5xx), not merely that this page was odd or slow:
+    /// a huge page whose body outlasts --page-timeout must not mark upstream failing
+    /// (anyone could ask for it again and again).
     private(set) var upstreamUnavailable = false
 
     private func decide(_ error: TransferError?) -> Outcome {
@@ -75,7 +77,7 @@ final class PageFetch: TransferDelegate {
             upstreamUnavailable = true
             return .failed(error?.message ?? "no response", timedOut: error?.timedOut ?? false)
         }
-        if head.status >= 500 || error?.timedOut == true { upstreamUnavailable = true }
+        if head.status >= 500 { upstreamUnavailable = true }
         switch head.status {
         case 200:
             if body.count >= PageFetch.maxBodyBytes { return .failed("page larger than \(PageFetch.maxBodyBytes) bytes", timedOut: false) }
