@@ -187,7 +187,7 @@ def test_page_does_not_wait_behind_file_downloads_from_the_same_host(start_upstr
     """20 downloads in flight from the one upstream host fill libcurl's per-host limit for
     files; a page fetched meanwhile still gets a connection and answers within --page-timeout."""
     up = start_upstream()
-    wh = start_wheelhouse(up.url, str(tmp_path / "data"), "--page-timeout", "5")
+    wh = start_wheelhouse(up.url, str(tmp_path / "data"), "--page-timeout", "5", "--shutdown-grace", "1")
     projects = [p for p in corpus[1] if p not in ("corrupt", "bigpkg")]
     for p in projects:
         assert http_get(f"{wh.url}/root/pypi/+simple/{p}/")[0] == 200
