@@ -3,7 +3,10 @@
 #  - Debian: chromium (the web page is checked in a real headless browser) and
 #    docker-compose (validates compose.yml; no Docker engine is needed for that);
 #  - PyPI, into .venv-test: pytest, uv (a client under test), html5lib (HTML
-#    validity), prometheus-client (parses /+metrics), dockerfile-parse, pyyaml.
+#    validity), prometheus-client (parses /+metrics), dockerfile-parse, pyyaml;
+#  - the client matrix: one venv per pip release under test (pip 20.3 ... latest),
+#    in $venv/clients/pip-<version>; uv is the one in $venv. Each venv is made once
+#    and kept (a stamp file says it is complete), so reruns cost nothing.
 set -euo pipefail
 venv=${1:-.venv-test}
 missing=()
@@ -22,3 +25,16 @@ if [ ! -f "$stamp" ]; then
   "$venv/bin/pip" install --disable-pip-version-check -q "${packages[@]}"
   touch "$stamp"
 fi
+
+# Pip releases whose index handling differs (PEP 691 JSON from 22.2, PEP 658 metadata
+# from 22.3, PEP 714 from 23.3) and that devstack images have shipped.
+pips=(20.3.4 22.3.1 23.0.1 23.1.2 24.0 latest)
+for version in "${pips[@]}"; do
+  dir="$venv/clients/pip-$version"
+  [ -f "$dir/.complete" ] && continue
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  if [ "$version" = latest ]; then spec=pip; else spec="pip==$version"; fi
+  "$dir/bin/python" -m pip install --disable-pip-version-check -q -U "$spec"
+  touch "$dir/.complete"
+done

@@ -15,6 +15,10 @@ public final class CacheStats {
     public private(set) var lastUpstreamSuccess: Double?
     public private(set) var failingSince: Double?
     public private(set) var lastUpstreamError: String?
+    /// Files cached although upstream listed no sha256 for them (checked against nothing).
+    public private(set) var unverifiedFiles = 0
+
+    func unverifiedFile() { unverifiedFiles += 1 }
 
     func served(_ kind: Kind, cache: String, project: ProjectName?, file: FileKey? = nil, now: Double) {
         switch cache {

@@ -79,6 +79,7 @@ public final class CacheStore {
     public func write(_ bytes: [UInt8], as key: FileKey) throws {
         try Files.makeDirectories("\(root)/files/\(key.hashDirectory)/\(key.hashSubdirectory)")
         try writeAtomically(bytes, to: path(of: key))
+        openFiles.forget(key)
     }
 
     private func writeAtomically(_ bytes: [UInt8], to path: String) throws {
@@ -105,6 +106,7 @@ public final class CacheStore {
     public func commit(_ temp: TempFile, as key: FileKey) throws {
         try Files.makeDirectories("\(root)/files/\(key.hashDirectory)/\(key.hashSubdirectory)")
         try Files.rename(temp.path, to: path(of: key))
+        openFiles.forget(key)  // a replaced file (upstream's metadata over an extracted copy) must not be served stale
     }
 
     public func discard(_ temp: TempFile) {
@@ -168,6 +170,8 @@ final class OpenFileCache {
         entries[key]?.used = clock
         return (entry.fd, entry.size)
     }
+
+    func forget(_ key: FileKey) { entries.removeValue(forKey: key) }
 
     func put(_ key: FileKey, _ fd: FileDescriptor, _ size: Int) {
         if entries.count >= capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {

@@ -34,6 +34,8 @@ final class FileFetch: TransferDelegate {
     private var written = 0
     private var head: UpstreamHead?
     private var writeError: String?
+    /// The content's sha256, once the transfer completed and was verified.
+    private(set) var sha256: String?
     private var waiting: [Exchange] = []
     private let answer: (Exchange, Answer) -> Void
     private let finished: (FileFetch, _ result: Result<Int, FetchFailure>) -> Void
@@ -41,6 +43,8 @@ final class FileFetch: TransferDelegate {
     struct FetchFailure: Error {
         let status: Int
         let reason: String
+        /// No answer at all (refused, unresolvable, timed out): upstream itself is unavailable.
+        var upstreamUnavailable = false
     }
 
     init(key: FileKey, source: DistributionFile, temp: TempFile, loop: EventLoop, options: Transfer.Options,
@@ -102,6 +106,8 @@ final class FileFetch: TransferDelegate {
 
     func transferDidComplete(_ transfer: Transfer, error: TransferError?) {
         let result = verify(error)
+        // Wrong bytes (overrun, wrong length or hash): the connection may hold leftovers.
+        if case .failure = result { transfer.discardConnection() }
         let growing: GrowingFile? = if case .streaming(let f) = state { f } else { nil }
         state = .finished
         finished(self, result)  // commits or discards the temp file
@@ -130,7 +136,8 @@ final class FileFetch: TransferDelegate {
         if let writeError { return .failure(FetchFailure(status: 502, reason: writeError)) }
         guard let head else {
             return .failure(FetchFailure(status: error?.timedOut == true ? 504 : 502,
-                                         reason: "upstream: \(error?.message ?? "no response")"))
+                                         reason: "upstream: \(error?.message ?? "no response")",
+                                         upstreamUnavailable: error?.blocked != true))
         }
         guard head.status == 200 else {
             return .failure(FetchFailure(status: head.status == 404 ? 404 : 502, reason: "upstream answered \(head.status) for \(source.filename)"))
@@ -143,6 +150,7 @@ final class FileFetch: TransferDelegate {
         if let expected = source.sha256, expected != digest {
             return .failure(FetchFailure(status: 502, reason: "sha256 mismatch for \(source.filename): expected \(expected), got \(digest)"))
         }
+        sha256 = digest
         return .success(written)
     }
 }

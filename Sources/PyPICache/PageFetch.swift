@@ -1,3 +1,4 @@
+import Reactor
 import Upstream
 
 /// One upstream request for a project page, shared by every client that asks
@@ -19,6 +20,8 @@ final class PageFetch: TransferDelegate {
     private var head: UpstreamHead?
     private var body: [UInt8] = []
     private var waiters: [(Outcome) -> Void] = []
+    /// File entries of the page left out as unusable (logged once per fetch).
+    private(set) var skippedEntries = 0
     private let finished: (PageFetch, Outcome) -> Void
 
     init(project: ProjectName, url: String, options: Transfer.Options, finished: @escaping (PageFetch, Outcome) -> Void) {
@@ -28,7 +31,18 @@ final class PageFetch: TransferDelegate {
         transfer.delegate = self
     }
 
+    /// The loop timer that ends the fetch `--page-timeout` after the first client asked,
+    /// whatever libcurl is doing (e.g. waiting for a free connection, which its own
+    /// timeout does not count).
+    var deadline: TimerID?
+    private var done = false
+
     func join(_ waiter: @escaping (Outcome) -> Void) { waiters.append(waiter) }
+
+    /// The deadline passed: the transfer was cancelled; answer everyone now.
+    func expire(afterMilliseconds ms: Int) {
+        transferDidComplete(transfer, error: TransferError(message: "no answer from upstream within \(ms) ms", timedOut: true))
+    }
 
     // MARK: - TransferDelegate
 
@@ -43,6 +57,8 @@ final class PageFetch: TransferDelegate {
     }
 
     func transferDidComplete(_ transfer: Transfer, error: TransferError?) {
+        guard !done else { return }
+        done = true
         let outcome = decide(error)
         finished(self, outcome)
         let ready = waiters
@@ -50,15 +66,25 @@ final class PageFetch: TransferDelegate {
         for w in ready { w(outcome) }
     }
 
+    /// After a failure: true when it says upstream is unavailable (no answer at all
+    /// before a time limit or error, or a 5xx), not merely that this page was odd or slow:
+    /// a huge page whose body outlasts --page-timeout must not mark upstream failing
+    /// (anyone could ask for it again and again).
+    private(set) var upstreamUnavailable = false
+
     private func decide(_ error: TransferError?) -> Outcome {
-        guard let head else { return .failed(error?.message ?? "no response", timedOut: error?.timedOut ?? false) }
+        guard let head else {
+            upstreamUnavailable = true
+            return .failed(error?.message ?? "no response", timedOut: error?.timedOut ?? false)
+        }
+        if head.status >= 500 { upstreamUnavailable = true }
         switch head.status {
         case 200:
             if body.count >= PageFetch.maxBodyBytes { return .failed("page larger than \(PageFetch.maxBodyBytes) bytes", timedOut: false) }
             if let error { return .failed(error.message, timedOut: error.timedOut) }
             do {
                 var page = try UpstreamPageParser.parse(body, contentType: head.header("content-type"),
-                                                        baseURL: head.effectiveURL, project: project)
+                                                        baseURL: head.effectiveURL, project: project, skipped: &skippedEntries)
                 page.etag = head.header("etag")
                 page.lastModified = head.header("last-modified")
                 return .fetched(page)

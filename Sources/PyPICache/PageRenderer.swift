@@ -66,8 +66,9 @@ public enum PageRenderer {
             if let size = file.size { out += ",\"size\":\(size)" }
             if let t = file.uploadTime { out += ",\"upload-time\":\(quote(t))" }
             if let metadata = file.coreMetadata {
+                // PEP 714: JSON carries only the new key; pip 22.3-23.1 crash on the old one.
                 let value = metadata.isEmpty ? "true" : "{\"sha256\":\(quote(metadata))}"
-                out += ",\"core-metadata\":\(value),\"dist-info-metadata\":\(value)"
+                out += ",\"core-metadata\":\(value)"
             }
             out += "}"
         }

@@ -7,13 +7,13 @@ extension PyPIProxy {
     enum FileSource {
         /// An upstream URL named by a page (a distribution file, or its PEP 658 metadata).
         case upstream(DistributionFile)
-        /// The metadata of a cached wheel whose upstream offers none: extracted locally.
-        case extract(wheel: FileKey)
         case unavailable(String)
     }
 
     func serveFile(_ key: FileKey, exchange: Exchange) {
-        if index.size(of: key) != nil {
+        // A cached wheel's metadata is servable without upstream, whatever the mode.
+        if let wheel = key.metadataSubject, serveLocalMetadata(key, of: wheel, exchange: exchange) { return }
+        if key.metadataSubject == nil, index.size(of: key) != nil {
             switch store.open(key) {
             case .opened(let fd, let size):
                 return exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "HIT"))
@@ -31,6 +31,7 @@ extension PyPIProxy {
             return exchange.send(.error(504, "\(key.filename) is not cached (only-if-cached)"))
         }
         if let running = fileFetches[key] { return running.join(exchange) }
+        if let failing = upstreamFailingResponse(key.filename) { return exchange.send(failing) }
         if let source = source(for: key) { return serve(key, from: source, exchange: exchange) }
 
         // Not named by any page seen yet (e.g. a lock file's URL after a restart):
@@ -65,7 +66,6 @@ extension PyPIProxy {
         if let hash = known.file.coreMetadata {
             return .upstream(DistributionFile(filename: key.filename, url: known.file.url + ".metadata", sha256: hash.isEmpty ? nil : hash))
         }
-        if known.file.isWheel, index.size(of: subject) != nil { return .extract(wheel: subject) }
         return .unavailable("no core metadata for \(subject.filename): upstream offers none and the wheel is not cached")
     }
 
@@ -73,14 +73,26 @@ extension PyPIProxy {
         switch source {
         case .upstream(let file):
             startFileFetch(key, source: file, first: exchange)
-        case .extract(let wheel):
-            guard extractMetadata(from: wheel) != nil, let (fd, size) = store.openIfPresent(key) else {
-                return exchange.send(.error(404, "no core metadata could be read from \(wheel.filename)"))
-            }
-            exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "MISS"))
         case .unavailable(let reason):
             exchange.send(.error(404, reason))
         }
+    }
+
+    /// Serves `<wheel>.metadata` from the cache (fetched earlier, or extracted from the
+    /// cached wheel) unless upstream advertises different metadata and can be asked for
+    /// it. False: not answered here, go to upstream.
+    private func serveLocalMetadata(_ key: FileKey, of wheel: FileKey, exchange: Exchange) -> Bool {
+        guard let local = localMetadataHash(for: wheel) else { return false }
+        let advertised = index.known(wheel)?.file.coreMetadata.flatMap { $0.isEmpty ? nil : $0 }
+        if let advertised, advertised != local, upstreamReachable {
+            // PyPI's .metadata is the wheel's METADATA byte for byte; when they differ, upstream's wins.
+            logger.warning("metadata_mismatch", ["file": wheel.filename, "upstream_sha256": advertised, "extracted_sha256": local,
+                                                 "action": "fetching upstream's"])
+            return false
+        }
+        guard let (fd, size) = store.openIfPresent(key) else { return false }
+        exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "HIT"))
+        return true
     }
 
     private func startFileFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange) {
@@ -91,6 +103,7 @@ extension PyPIProxy {
         }
         var options = Transfer.Options()
         options.connectTimeoutMS = config.connectTimeoutMS
+        options.connectPolicy = connectPolicy
         options.lowSpeedBytes = 1
         options.lowSpeedSeconds = config.stallTimeoutSeconds
         let fetch = FileFetch(
@@ -100,7 +113,7 @@ extension PyPIProxy {
         fileFetches[key] = fetch
         fetch.join(exchange)
         logger.info("upstream_file_start", ["file": key.filename, "url": source.url])
-        curl.add(fetch.transfer)
+        fileCurl.add(fetch.transfer)
     }
 
     private func answer(_ exchange: Exchange, key: FileKey, with answer: FileFetch.Answer) {
@@ -125,9 +138,12 @@ extension PyPIProxy {
             do {
                 try store.commit(fetch.tempFile, as: fetch.key)
                 index.addCached(fetch.key, size: size)
-                logger.info("upstream_file_done", ["file": fetch.key.filename, "bytes": String(size),
-                                                   "verified": fetch.source.sha256 == nil ? "no-hash-upstream" : "sha256"])
-                didCache(fetch.key)
+                let verified = fetch.source.sha256 != nil
+                if !verified { stats.unverifiedFile() }
+                logger.log(verified ? .info : .warning, "upstream_file_done",
+                           ["file": fetch.key.filename, "bytes": String(size), "sha256": fetch.sha256 ?? "",
+                            "verified": verified ? "sha256" : "no (upstream gave no sha256)"])
+                didCache(fetch.key, sha256: fetch.sha256 ?? "")
             } catch {
                 store.discard(fetch.tempFile)
                 logger.error("cache_commit_failed", ["file": fetch.key.filename, "error": "\(error)"])
@@ -137,23 +153,43 @@ extension PyPIProxy {
             stats.upstream(.file, succeeded: failure.status == 404, error: "\(fetch.key.filename): \(failure.reason)", now: PyPIProxy.now())
             store.discard(fetch.tempFile)
             logger.warning("upstream_file_failed", ["file": fetch.key.filename, "status": String(failure.status), "error": failure.reason])
+            let subject = fetch.key.metadataSubject ?? fetch.key
+            if failure.upstreamUnavailable, let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename) {
+                upstreamFailed(failure.reason, project: project)
+            }
         }
     }
 
-    /// A file just entered the cache: a wheel without upstream metadata gets its
-    /// METADATA extracted now, and its project's pages re-render (sizes, metadata).
-    private func didCache(_ key: FileKey) {
+    /// A file just entered the cache: a wheel gets its METADATA extracted now (so its
+    /// metadata is servable whatever happens to upstream later), fetched metadata
+    /// replaces what was known of it, and the project's pages re-render (sizes, metadata).
+    private func didCache(_ key: FileKey, sha256: String) {
+        if let wheel = key.metadataSubject {
+            index.setMetadataHash(sha256, for: wheel)
+            if let known = index.known(wheel) { rendered.invalidate(known.project) }
+            return
+        }
         guard let known = index.known(key) else { return }
-        if known.file.isWheel, known.file.coreMetadata == nil { _ = extractMetadata(from: key) }
+        if known.file.isWheel, let local = localMetadataHash(for: key),
+           let advertised = known.file.coreMetadata, !advertised.isEmpty, advertised != local {
+            logger.warning("metadata_mismatch", ["file": key.filename, "upstream_sha256": advertised, "extracted_sha256": local,
+                                                 "action": "upstream's is fetched when asked for and upstream is reachable"])
+        }
         rendered.invalidate(known.project)
     }
 
-    /// Extracts a cached wheel's METADATA into the cache beside it; its sha256, or nil.
-    @discardableResult
-    func extractMetadata(from wheel: FileKey) -> String? {
+    /// The sha256 of the metadata wheelhouse can serve for a wheel without upstream:
+    /// a cached `.metadata` file, or else the wheel's METADATA, extracted now if the
+    /// wheel is cached. nil when neither is there. Hashed once, then remembered.
+    func localMetadataHash(for wheel: FileKey) -> String? {
+        if let sha = index.metadataHash(for: wheel) { return sha }
         guard let metaKey = wheel.metadataKey else { return nil }
-        if index.size(of: metaKey) != nil { return extractedMetadataHash(for: wheel) }
-        guard let (fd, size) = store.openIfPresent(wheel) else { return nil }
+        if index.size(of: metaKey) != nil, let (fd, size) = store.openIfPresent(metaKey), let bytes = try? Files.read(fd, count: size, at: 0) {
+            let sha = SHA256.hex(bytes)
+            index.setMetadataHash(sha, for: wheel)
+            return sha
+        }
+        guard wheel.filename.hasSuffix(".whl"), index.size(of: wheel) != nil, let (fd, size) = store.openIfPresent(wheel) else { return nil }
         do {
             let metadata = try ZipReader(size: size) { offset, count in try Files.read(fd, count: count, at: offset) }.wheelMetadata()
             try store.write(metadata, as: metaKey)
@@ -165,18 +201,6 @@ extension PyPIProxy {
             logger.warning("metadata_extraction_failed", ["file": wheel.filename, "error": "\(error)"])
             return nil
         }
-    }
-
-    /// The sha256 of the metadata extracted from a cached wheel, if there is one
-    /// (read and hashed once after a restart, then remembered).
-    func extractedMetadataHash(for wheel: FileKey) -> String? {
-        if let sha = index.metadataHash(for: wheel) { return sha }
-        guard let metaKey = wheel.metadataKey, index.size(of: metaKey) != nil,
-              let (fd, size) = store.openIfPresent(metaKey), let bytes = try? Files.read(fd, count: size, at: 0)
-        else { return nil }
-        let sha = SHA256.hex(bytes)
-        index.setMetadataHash(sha, for: wheel)
-        return sha
     }
 
     func fileResponse(_ key: FileKey, _ body: Body, cache: String) -> Response {

@@ -33,6 +33,11 @@ extension PyPIProxy {
         if let until = notFoundUntil[name], PyPIProxy.now() < until {
             return exchange.send(.error(404, "project \(name) not found upstream (cached answer)"))
         }
+        if let failing = upstreamFailingResponse("project \(name)") {
+            // Breaker open: answer now from the cache rather than wait out another timeout.
+            if let cached { return exchange.send(pageResponse(cached, name: name, variant, cache: "STALE")) }
+            return exchange.send(failing)
+        }
         fetchPage(name, revalidating: cached) { [self] outcome in
             switch outcome {
             case .fetched(let page):
@@ -63,11 +68,19 @@ extension PyPIProxy {
         if let etag = cached?.etag { options.headers.append("If-None-Match: \(etag)") }
         if let modified = cached?.lastModified { options.headers.append("If-Modified-Since: \(modified)") }
         options.connectTimeoutMS = config.connectTimeoutMS
+        options.connectPolicy = connectPolicy
         options.totalTimeoutMS = config.pageTimeoutMS
         options.acceptCompressed = true
 
         let fetch = PageFetch(project: name, url: config.upstream + name.normalized + "/", options: options) { [self] fetch, outcome in
             pageFetches.removeValue(forKey: name)
+            if let deadline = fetch.deadline { loop.cancel(deadline) }
+            if case .failed(let reason, _) = outcome, fetch.upstreamUnavailable {
+                upstreamFailed(reason, project: name)
+            } else if breaker.succeeded() {
+                logger.lifecycle("upstream_back", ["upstream": config.upstream])
+                rendered.invalidateAll()  // pages list upstream's files again
+            }
             switch outcome {
             case .fetched(var page):
                 page.fetchedAt = PyPIProxy.now()
@@ -91,10 +104,39 @@ extension PyPIProxy {
                 stats.upstream(.page, succeeded: true, now: PyPIProxy.now())
             }
             logger.info("upstream_page", ["project": name.normalized, "result": "\(outcome.summary)"])
+            if fetch.skippedEntries > 0 {
+                logger.warning("upstream_page_entries_skipped", ["project": name.normalized, "count": String(fetch.skippedEntries),
+                                                                  "reason": "not a usable file entry (null, no filename, no http(s) url)"])
+            }
         }
         fetch.join(waiter)
         pageFetches[name] = fetch
-        curl.add(fetch.transfer)
+        let timeout = config.pageTimeoutMS
+        fetch.deadline = loop.schedule(afterMilliseconds: timeout) { [weak self, weak fetch] in
+            guard let self, let fetch, pageFetches[name] === fetch else { return }
+            fetch.deadline = nil
+            pageCurl.cancel(fetch.transfer)
+            fetch.expire(afterMilliseconds: timeout)
+        }
+        pageCurl.add(fetch.transfer)
+    }
+
+    /// Opens the breaker (or, for a failed probe, keeps it open longer) and plans the next probe.
+    /// Called for pages, and for files that got no answer at all.
+    func upstreamFailed(_ reason: String, project: ProjectName) {
+        if breaker.failed("\(project): \(reason)", project: project, now: PyPIProxy.now()) {
+            logger.warning("upstream_failing", ["upstream": config.upstream, "error": reason,
+                                                "action": "serving from the cache, probing in the background"])
+            rendered.invalidateAll()  // pages now list only cached files
+        }
+        guard probeTimer == nil, case .failing(_, _, let due) = breaker.state else { return }
+        probeTimer = loop.schedule(afterMilliseconds: max(1, Int((due - PyPIProxy.now()) * 1000))) { [weak self] in
+            guard let self else { return }
+            probeTimer = nil
+            guard breaker.isOpen, let project = breaker.probeProject else { return }
+            logger.info("upstream_probe", ["project": project.normalized])
+            fetchPage(project, revalidating: index.page(project, load: store.loadPage)) { _ in }
+        }
     }
 
     private func remember(_ page: ProjectPage, as name: ProjectName) {
@@ -127,16 +169,22 @@ extension PyPIProxy {
     /// can add, minus what it cannot serve.
     private func pageAsServed(_ page: ProjectPage) -> ProjectPage {
         var shown = page
-        // Offline, a page lists only what can be served: the cached files.
-        if config.offline { shown.files = page.files.filter { $0.key.map { index.size(of: $0) != nil } ?? false } }
+        let reachable = upstreamReachable
+        // Offline or while upstream fails, a page lists only what can be served: the cached files.
+        if !reachable { shown.files = page.files.filter { $0.key.map { index.size(of: $0) != nil } ?? false } }
         for i in shown.files.indices {
             guard let key = shown.files[i].key else { continue }
             // PEP 700 sizes upstream left out, where the cache knows them.
             if shown.files[i].size == nil, let size = index.size(of: key) { shown.files[i].size = size }
-            // PEP 658 metadata upstream lacks but wheelhouse extracted from a cached wheel.
-            if shown.files[i].coreMetadata == nil, shown.files[i].isWheel, let sha = extractedMetadataHash(for: key) {
-                shown.files[i].coreMetadata = sha
-            }
+            guard shown.files[i].isWheel else { continue }
+            // PEP 658 metadata: never advertise what cannot be served. Upstream's hash while
+            // upstream can be asked; else (or when upstream offers none or no hash) the hash of
+            // what the cache holds (fetched earlier, or extracted from the cached wheel).
+            let advertised = shown.files[i].coreMetadata
+            if reachable, let advertised, !advertised.isEmpty { continue }
+            let local = (index.size(of: key) != nil || key.metadataKey.map { index.size(of: $0) != nil } == true)
+                ? localMetadataHash(for: key) : nil
+            shown.files[i].coreMetadata = local ?? (reachable ? advertised : nil)
         }
         return shown
     }

@@ -14,7 +14,14 @@ import Upstream
 public final class PyPIProxy: HTTPResponder {
     var config: ProxyConfig
     let loop: EventLoop
-    let curl: CurlMulti
+    /// Pages and files use separate connection pools, so a page request never
+    /// queues behind file downloads from the same host (libcurl's per-host limit).
+    let pageCurl: CurlMulti
+    let fileCurl: CurlMulti
+    let breaker = UpstreamBreaker()
+    /// Which addresses upstream fetches may reach (no loopback/private ones unless upstream is there).
+    let connectPolicy: ConnectPolicy
+    var probeTimer: TimerID?
     let store: CacheStore
     let index: CacheIndex
     let logger: Logger
@@ -35,10 +42,32 @@ public final class PyPIProxy: HTTPResponder {
         self.config = config
         self.loop = loop
         self.logger = logger
-        curl = CurlMulti(loop: loop)
+        connectPolicy = ConnectPolicy(upstreamURL: config.upstream, environment: ProcessInfo.processInfo.environment)
+        if !connectPolicy.enforced {
+            logger.warning("address_checks_off", ["reason": "an HTTP proxy is set in the environment; it resolves names, so addresses cannot be checked here"])
+        }
+        pageCurl = CurlMulti(loop: loop, maxConnectionsPerHost: 8)
+        fileCurl = CurlMulti(loop: loop, maxConnectionsPerHost: 16)
         store = try CacheStore(root: config.dataDirectory, openFileCapacity: config.openFileCapacity)
         index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames())
         uuid = try store.serverUUID()
+    }
+
+    /// Upstream transfers in progress (pages and files).
+    var activeTransfers: Int { pageCurl.activeCount + fileCurl.activeCount }
+
+    /// False offline and while the breaker is open: then nothing waits on upstream,
+    /// and pages list only what the cache can serve.
+    var upstreamReachable: Bool { !config.offline && !breaker.isOpen }
+
+    /// While the breaker is open: the answer for something the cache cannot serve. 503 with
+    /// Retry-After (the next probe), which pip and uv retry, so a short outage costs a wait.
+    func upstreamFailingResponse(_ what: String) -> Response? {
+        guard case .failing(let since, let error, let nextProbe) = breaker.state else { return nil }
+        let retry = max(1, Int((nextProbe - PyPIProxy.now()).rounded(.up)))
+        return .error(503, "\(what) is not cached and upstream has been failing since "
+                      + "\(Date(timeIntervalSince1970: since).formatted(.iso8601)) (\(error)); retrying in the background",
+                      headers: [("Retry-After", String(retry))])
     }
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
@@ -86,13 +115,15 @@ public final class PyPIProxy: HTTPResponder {
     /// Abandons every upstream transfer and deletes its temp file, so a shutdown
     /// leaves no partial file behind. Clients still following a download are cut short.
     public func shutdown() {
+        if let probeTimer { loop.cancel(probeTimer) }
+        probeTimer = nil
         for fetch in Array(fileFetches.values) {
-            curl.cancel(fetch.transfer)
+            fileCurl.cancel(fetch.transfer)
             fetch.abandon()
             store.discard(fetch.tempFile)
         }
         fileFetches.removeAll()
-        for fetch in Array(pageFetches.values) { curl.cancel(fetch.transfer) }
+        for fetch in Array(pageFetches.values) { pageCurl.cancel(fetch.transfer) }
         pageFetches.removeAll()
     }
 }

@@ -40,6 +40,12 @@ final class RenderedPages {
         return result
     }
 
+    /// Every page at once: what pages list depends on whether upstream is reachable.
+    func invalidateAll() {
+        entries.removeAll()
+        totalBytes = 0
+    }
+
     func invalidate(_ project: ProjectName) {
         for format in [PageFormat.json, .html, .legacyHTML] {
             for alias in [false, true] {

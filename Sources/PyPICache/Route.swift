@@ -32,6 +32,13 @@ public enum Route: Equatable, Sendable {
             segments.append(decoded)
         }
         let suffix = query.map { "?" + $0 } ?? ""
+        // Repeated slashes (pipenv asks for `+simple//six/`): redirect to the collapsed
+        // path rather than serve it, since page links are relative to the page's URL.
+        // The collapsed path never starts with `//`, so this cannot redirect off-site.
+        if segments.dropLast().contains("") {
+            let collapsed = segments.enumerated().filter { !$0.element.isEmpty || $0.offset == segments.count - 1 }.map(\.element)
+            return .redirect("/" + collapsed.map(percentEncodeSegment).joined(separator: "/") + suffix)
+        }
 
         switch segments {
         case [""]:
@@ -82,6 +89,22 @@ public enum Route: Equatable, Sendable {
             return percentDecode(parts[1])
         }
         return nil
+    }
+
+    /// Encodes a decoded segment for a Location header: what is not plainly safe in a path.
+    static func percentEncodeSegment(_ segment: String) -> String {
+        var out = ""
+        for b in segment.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "!"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = String(b, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" : "") + hex
+            }
+        }
+        return out
     }
 
     /// Decodes %XX escapes; nil for a malformed escape or invalid UTF-8.

@@ -22,8 +22,11 @@ extension PyPIProxy {
 
     var upstreamState: UpstreamState {
         if config.offline { return .offline }
-        if let since = stats.failingSince { return .failing(since: since, error: stats.lastUpstreamError ?? "") }
-        return stats.lastUpstreamSuccess == nil ? .unknown : .online
+        switch breaker.state {
+        case .unknown: return .unknown
+        case .online: return .online
+        case .failing(let since, let error, _): return .failing(since: since, error: error)
+        }
     }
 
     struct Status {
@@ -54,7 +57,8 @@ extension PyPIProxy {
         "outside-url":null,"role":"PRIMARY","metrics":[\(metrics)],\
         "uptime-seconds":\(uptime),"cached-projects":\(index.projectCount),"cached-files":\(cachedFileCount),\
         "cached-bytes":\(index.cachedBytes),"hits":\(hits + stats.stale),"misses":\(misses),\
-        "in-flight-transfers":\(curl.activeCount),"open-connections":\(serverStats?.openConnections ?? 0),\
+        "in-flight-transfers":\(activeTransfers),"open-connections":\(serverStats?.openConnections ?? 0),\
+        "unverified-files":\(stats.unverifiedFiles),\
         "connections-closed":{\(closedByReason)},\
         "upstream":{"url":\(q(config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
 
@@ -66,9 +70,11 @@ extension PyPIProxy {
             ("Listening on", "\(config.listenHost):\(config.listenPort)"),
             ("Upstream", "\(config.upstream) (\(state.name))"),
             ("Last upstream error", stats.lastUpstreamError ?? "none"),
+            ("Upstream failing since", failingSince == "null" ? "-" : failingSince),
+            ("Files cached unverified (no sha256 upstream)", "\(stats.unverifiedFiles)"),
             ("Cached", "\(cachedFileCount) files, \(WebFormat.bytes(index.cachedBytes)), \(index.projectCount) project pages"),
             ("Hits / misses", "\(hits + stats.stale) / \(misses)"),
-            ("Downloads in progress", "\(curl.activeCount)"),
+            ("Downloads in progress", "\(activeTransfers)"),
             ("Open connections", "\(serverStats?.openConnections ?? 0)"),
         ]
         return Status(json: json, summary: summary)
@@ -125,8 +131,14 @@ extension PyPIProxy {
             add("wheelhouse_upstream_fetches_total", "counter", "Upstream requests finished.", stats.upstreamFetches[kind] ?? 0, labels: l)
             add("wheelhouse_upstream_failures_total", "counter", "Upstream requests that failed.", stats.upstreamFailures[kind] ?? 0, labels: l)
         }
+        var failingSinceSeconds = 0
+        if case .failing(let since, _) = upstreamState { failingSinceSeconds = Int(since) }
+        add("wheelhouse_upstream_up", "gauge", "1 while upstream answers (or nothing was asked yet), 0 while failing or offline.",
+            failingSinceSeconds == 0 && !config.offline ? 1 : 0)
+        add("wheelhouse_upstream_failing_since_seconds", "gauge", "Unix time upstream started failing; 0 when it is not.", failingSinceSeconds)
+        add("wheelhouse_unverified_files_total", "counter", "Files cached although upstream gave no sha256 for them.", stats.unverifiedFiles)
         add("wheelhouse_cache_stale_total", "counter", "Stale pages served because upstream failed.", stats.stale)
-        add("wheelhouse_upstream_inflight_transfers", "gauge", "Upstream transfers in progress.", curl.activeCount)
+        add("wheelhouse_upstream_inflight_transfers", "gauge", "Upstream transfers in progress.", activeTransfers)
         add("wheelhouse_cached_files", "gauge", "Distribution files in the cache.", cachedFileCount)
         add("wheelhouse_cached_bytes", "gauge", "Bytes in the cache.", index.cachedBytes)
         add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", Int(PyPIProxy.now() - started.timeIntervalSince1970))

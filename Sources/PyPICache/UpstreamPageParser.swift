@@ -10,22 +10,38 @@ public enum UpstreamPageParser {
     }
 
     public static func parse(_ body: [UInt8], contentType: String?, baseURL: String, project: ProjectName) throws -> ProjectPage {
+        var skipped = 0
+        return try parse(body, contentType: contentType, baseURL: baseURL, project: project, skipped: &skipped)
+    }
+
+    /// `skipped` counts file entries left out because they were unusable (a `null`,
+    /// no filename, no http(s) URL): one bad entry never loses the whole page.
+    public static func parse(_ body: [UInt8], contentType: String?, baseURL: String, project: ProjectName, skipped: inout Int) throws -> ProjectPage {
         let type = (contentType ?? "").lowercased()
-        if type.contains("json") { return try parseJSON(body, baseURL: baseURL, project: project) }
+        if type.contains("json") { return try parseJSON(body, baseURL: baseURL, project: project, skipped: &skipped) }
         return parseHTML(String(decoding: body, as: UTF8.self), baseURL: baseURL, project: project)
     }
 
     // MARK: - PEP 691 JSON
 
     public static func parseJSON(_ body: [UInt8], baseURL: String, project: ProjectName) throws -> ProjectPage {
+        var skipped = 0
+        return try parseJSON(body, baseURL: baseURL, project: project, skipped: &skipped)
+    }
+
+    public static func parseJSON(_ body: [UInt8], baseURL: String, project: ProjectName, skipped: inout Int) throws -> ProjectPage {
         let root: JSONPage
         do { root = try JSONDecoder().decode(JSONPage.self, from: Data(body)) } catch {
             throw Failure(description: "upstream JSON page is not a PEP 691 project page")
         }
         var out: [DistributionFile] = []
         out.reserveCapacity(root.files.count)
-        for f in root.files {
-            guard let filename = f.filename, let rawURL = f.url, let (url, fragmentHash) = resolve(rawURL, against: baseURL) else { continue }
+        for entry in root.files {
+            guard let f = entry.file, let filename = f.filename, !filename.isEmpty, let rawURL = f.url,
+                  let (url, fragmentHash) = resolve(rawURL, against: baseURL) else {
+                skipped += 1
+                continue
+            }
             out.append(DistributionFile(
                 filename: filename, url: url,
                 sha256: (f.hashes?["sha256"] ?? fragmentHash)?.lowercased(),
@@ -38,16 +54,22 @@ public enum UpstreamPageParser {
     /// PEP 691 as upstream sends it. Every per-file field is read leniently: one
     /// odd entry (a null, a number where a string belongs) must not lose the page.
     private struct JSONPage: Decodable {
-        let files: [JSONFile]
+        let files: [JSONEntry]
         let versions: [String]?
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: Key.self)
-            files = try c.decode([JSONFile].self, forKey: .files)
+            files = try c.decode([JSONEntry].self, forKey: .files)
             versions = try? c.decodeIfPresent([String].self, forKey: .versions)
         }
 
         private enum Key: String, CodingKey { case files, versions }
+    }
+
+    /// One element of `files`: nil when it is not an object at all (`null`, a number).
+    private struct JSONEntry: Decodable {
+        let file: JSONFile?
+        init(from decoder: Decoder) throws { file = try? JSONFile(from: decoder) }
     }
 
     private struct JSONFile: Decodable {

@@ -27,7 +27,7 @@ extension PyPIProxy {
           \(WebFormat.card("Files", "\(cachedFileCount)"))
           \(WebFormat.card("Size", WebFormat.bytes(totalBytes)))
           \(WebFormat.card("Hit ratio", stats.hitRatio.map { String(Int(($0 * 100).rounded())) + " %" } ?? "–"))
-          \(WebFormat.card("Downloading", "\(curl.activeCount)"))
+          \(WebFormat.card("Downloading", "\(activeTransfers)"))
         </section>
         <section>
           <h2>Use it</h2>

@@ -116,8 +116,13 @@ public final class CurlMulti: IOHandler {
         while let msg = curl_multi_info_read(multi, &remaining) {
             guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
             let code = msg.pointee.data.result
+            // Which pooled connection the transfer used can only be asked while the handle
+            // is still in the multi; the transfer may need to discard it (see Transfer).
+            var socket: curl_socket_t = CURL_SOCKET_BAD
+            ccurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &socket)
             curl_multi_remove_handle(multi, easy)
             guard let transfer = active.removeValue(forKey: easy) else { continue }
+            transfer.pooledSocket = socket
             transfer.complete(code: code)
         }
     }

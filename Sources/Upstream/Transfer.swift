@@ -1,4 +1,5 @@
 import CCurl
+import Glibc
 import Reactor
 
 /// What an upstream answered, known once its body starts (or it ends without one).
@@ -27,13 +28,21 @@ public struct TransferError: Error, CustomStringConvertible, Sendable {
     public let message: String
     /// True when a time limit (connect, total, or low-speed) ended the transfer.
     public let timedOut: Bool
+    /// True when the connect policy refused the address (no packet was sent).
+    public var blocked = false
     public var description: String { message }
+
+    public init(message: String, timedOut: Bool, blocked: Bool = false) {
+        self.message = message
+        self.timedOut = timedOut
+        self.blocked = blocked
+    }
 }
 
 /// One upstream HTTP GET: the only owner of its CURL easy handle. Created with
 /// its options set; started by `CurlMulti.add`.
 public final class Transfer {
-    public struct Options: Sendable {
+    public struct Options {
         public var headers: [String] = []
         public var connectTimeoutMS = 5_000
         /// Whole-transfer limit; 0 for none (large files rely on the low-speed limit).
@@ -46,6 +55,8 @@ public final class Transfer {
         public var maxRedirects = 5
         /// HEAD instead of GET.
         public var headOnly = false
+        /// Which addresses connections may reach (nil: any).
+        public var connectPolicy: ConnectPolicy?
         public init() {}
     }
 
@@ -62,9 +73,16 @@ public final class Transfer {
         return p
     }()
     public private(set) var bytesReceived = 0
+    private let connectPolicy: ConnectPolicy?
+    /// Why a connection was refused by the connect policy, if one was.
+    private var blockedReason: String?
+    /// The socket of the connection libcurl kept for reuse after this transfer (set by
+    /// CurlMulti when the transfer finishes, before curl forgets which one it was); -1: none.
+    var pooledSocket: Int32 = -1
 
     public init(url: String, options: Options = Options()) {
         self.url = url
+        connectPolicy = options.connectPolicy
         easy = curl_easy_init()
         configure(options)
     }
@@ -106,6 +124,32 @@ public final class Transfer {
             Transfer.from(user).handleBody(UnsafeRawBufferPointer(start: ptr, count: size * count))
         }
         ccurl_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
+        if connectPolicy != nil {
+            // Called for every connection, with the address DNS gave, including after redirects.
+            ccurl_easy_setopt_opensocket_callback(easy) { user, purpose, address in
+                Transfer.from(user).openSocket(purpose: purpose, address: address)
+            }
+            ccurl_easy_setopt_ptr(easy, CURLOPT_OPENSOCKETDATA, me)
+        }
+    }
+
+    /// A transfer whose response was wrong (overran its length, failed verification) must
+    /// not leave its connection for the next request to read the leftovers from. Shutting
+    /// the socket down (not closing it: curl still owns the descriptor) makes libcurl find
+    /// the pooled connection dead and open a new one.
+    public func discardConnection() {
+        guard pooledSocket >= 0 else { return }
+        Glibc.shutdown(pooledSocket, Int32(SHUT_RDWR))
+        pooledSocket = -1
+    }
+
+    /// True when the kept connection already has unread bytes (or EOF) waiting: the response
+    /// carried more than it declared, so the connection cannot serve another request.
+    private var pooledSocketHasLeftovers: Bool {
+        guard pooledSocket >= 0 else { return false }
+        var byte: UInt8 = 0
+        let n = recv(pooledSocket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n >= 0  // data, or 0 for EOF; -1 with EAGAIN means clean
     }
 
     static func from(_ user: UnsafeMutableRawPointer?) -> Transfer {
@@ -113,6 +157,40 @@ public final class Transfer {
     }
 
     // MARK: - libcurl callbacks (run inside curl_multi_socket_action: never re-enter curl)
+
+    private func openSocket(purpose: curlsocktype, address: UnsafeMutablePointer<curl_sockaddr>?) -> curl_socket_t {
+        guard let address else { return CURL_SOCKET_BAD }
+        let family = address.pointee.family
+        if let connectPolicy, purpose == CURLSOCKTYPE_IPCXN {
+            // curl stores a whole sockaddr_in6 here although the field is declared as a sockaddr.
+            let raw = UnsafeRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \curl_sockaddr.addr)!
+            let kind: AddressClass
+            let text: String
+            if family == AF_INET {
+                let sin = raw.loadUnaligned(as: sockaddr_in.self)
+                let bytes = withUnsafeBytes(of: sin.sin_addr) { Array($0) }
+                kind = AddressClass(ipv4: bytes)
+                text = bytes.map(String.init).joined(separator: ".")
+            } else if family == AF_INET6 {
+                let sin6 = raw.loadUnaligned(as: sockaddr_in6.self)
+                let bytes = withUnsafeBytes(of: sin6.sin6_addr) { Array($0) }
+                kind = AddressClass(ipv6: bytes)
+                text = stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+            } else {
+                blockedReason = "refused to connect: address family \(family) is not IP"
+                return CURL_SOCKET_BAD
+            }
+            var current: UnsafeMutablePointer<CChar>?
+            ccurl_easy_getinfo_str(easy, CURLINFO_EFFECTIVE_URL, &current)
+            let host = current.flatMap { ConnectPolicy.host(of: String(cString: $0)) }
+            guard connectPolicy.permits(kind, host: host) else {
+                blockedReason = "refused to connect to \(host ?? "?") at \(text): a \(kind.rawValue) address, "
+                    + "and the upstream (\(connectPolicy.upstreamHost)) is not on one"
+                return CURL_SOCKET_BAD
+            }
+        }
+        return socket(family, address.pointee.socktype, address.pointee.protocol)
+    }
 
     private func handleHeaderLine(_ line: UnsafeRawBufferPointer) -> Int {
         let text = String(decoding: line, as: UTF8.self)
@@ -155,11 +233,15 @@ public final class Transfer {
         let error: TransferError?
         if code == CURLE_OK {
             error = nil
+        } else if let blockedReason {
+            error = TransferError(message: blockedReason, timedOut: false, blocked: true)
         } else {
             let detail = String(cString: errorBuffer)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             error = TransferError(message: message, timedOut: code == CURLE_OPERATION_TIMEDOUT)
         }
+        if error != nil || pooledSocketHasLeftovers { discardConnection() }
         delegate?.transferDidComplete(self, error: error)
+        pooledSocket = -1  // curl may close or reuse it from now on
     }
 }

@@ -48,6 +48,17 @@ import Testing
         #expect(UpstreamPageParser.parseHTML(html, baseURL: base, project: name).files.map(\.coreMetadata) == ["cd", "", "", nil])
     }
 
+    @Test func skipsInvalidEntriesAndKeepsTheRest() throws {
+        let json = """
+        {"files":[null, 7, "x", {"filename":null,"url":"https://f/a"}, {"filename":"a-1.0.tar.gz"},
+         {"filename":"a-1.0-py3-none-any.whl","url":"https://f/a1","hashes":{"sha256":null}}]}
+        """
+        var skipped = 0
+        let page = try UpstreamPageParser.parse(Array(json.utf8), contentType: "application/json", baseURL: base, project: name, skipped: &skipped)
+        #expect(page.files.map(\.filename) == ["a-1.0-py3-none-any.whl"])
+        #expect(skipped == 5)
+    }
+
     @Test func rejectsJSONThatIsNotAProjectPage() {
         #expect(throws: UpstreamPageParser.Failure.self) {
             try UpstreamPageParser.parse(Array("{\"nope\":1}".utf8), contentType: "application/json", baseURL: base, project: name)
@@ -121,7 +132,9 @@ import Testing
         #expect(root["versions"] as? [String] == ["2.0", "1.0"])
     }
 
-    @Test func advertisesCoreMetadataUnderBothNames() throws {
+    /// PEP 714: HTML keeps both attributes for old clients; JSON has only `core-metadata`
+    /// (pip 22.3-23.1 crash on a JSON `dist-info-metadata` key).
+    @Test func advertisesCoreMetadataUnderBothNamesInHTMLOnly() throws {
         var page = self.page
         page.files[0].coreMetadata = String(repeating: "e", count: 64)
         page.files[1].coreMetadata = ""
@@ -131,7 +144,7 @@ import Testing
         let root = try #require(try JSONSerialization.jsonObject(with: Data(PageRenderer.json(page, filesPrefix: "").utf8)) as? [String: Any])
         let files = try #require(root["files"] as? [[String: Any]])
         #expect((files[0]["core-metadata"] as? [String: String])?["sha256"] == String(repeating: "e", count: 64))
-        #expect((files[0]["dist-info-metadata"] as? [String: String])?["sha256"] == String(repeating: "e", count: 64))
+        #expect(files.allSatisfy { $0["dist-info-metadata"] == nil })
         #expect(files[1]["core-metadata"] as? Bool == true)
     }
 

@@ -36,7 +36,16 @@ import Testing
         }
     }
 
-    @Test(arguments: ["//etc/passwd", "/etc/passwd", "/root/pypi/+f/abc/short/x.whl", "/root/pypi/+simple/a b/",
+    /// pipenv asks for `+simple//six/`; relative page links only work from the canonical URL.
+    @Test func repeatedSlashesRedirectToTheCollapsedPath() {
+        #expect(route("/root/pypi/+simple//six/") == .redirect("/root/pypi/+simple/six/"))
+        #expect(route("//simple///Six//?format=json") == .redirect("/simple/Six/?format=json"))
+        #expect(route("/root//pypi/+f/abc/0123456789abc/a-1.0%2Blocal.tar.gz") == .redirect("/root/pypi/+f/abc/0123456789abc/a-1.0+local.tar.gz"))
+        #expect(route("//evil.example/x") == .redirect("/evil.example/x"), "never a protocol-relative Location")
+        #expect(route("/root/pypi/+simple/six/") == .project(ProjectName("six")!, alias: false))
+    }
+
+    @Test(arguments: ["/etc/passwd", "/root/pypi/+f/abc/short/x.whl", "/root/pypi/+simple/a b/",
                       "/root/pypi/+simple/x/y/", "/root/pypi/+f/abc/0123456789abc/.hidden"])
     func unknownPathsAreNotFound(path: String) {
         guard case .notFound = route(path) else {

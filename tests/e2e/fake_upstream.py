@@ -3,6 +3,10 @@ simple index on 127.0.0.1 and counts every request it receives.
 
     python3 fake_upstream.py --corpus DIR [--port 0] [--mode json|html]
                              [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
+                             [--no-metadata]
+
+Like PyPI, it advertises PEP 658 core metadata for every wheel (and serves
+`<wheel>.metadata`) unless started with --no-metadata.
 
 Prints "READY <port>" once listening. GET /_stats returns the request counts.
 GET /_control?knob=value changes a fault knob at run time (see Faults).
@@ -30,6 +34,14 @@ class Faults:
         self.redirect_files = 0   # files: 302 to /real/<filename> first
         self.chunked = 0          # files: no Content-Length, chunked transfer encoding
         self.latency_ms = 0       # extra latency per request
+        self.hang = 0             # accept, read the request, then answer nothing for this many seconds
+        self.hang_files = 0       # the same, for files only (pages answer)
+        self.metadata_differs = 0  # advertise and serve .metadata that is not the wheel's METADATA
+        self.overrun = 0          # files: declare half the length, send that, then (after a pause) the rest
+        self.invalid_entries = 0  # JSON pages: add a null and other unusable entries to `files`
+        self.private_links = 0    # pages: add files (no sha256) whose URLs point at private addresses
+        self.redirect_private = 0  # files: 302 to the cloud metadata address instead
+        self.unhashed_stats_link = 0  # pages: add a file without sha256 whose URL is this server's /_stats
 
 
 class State:
@@ -71,6 +83,10 @@ class Handler(BaseHTTPRequestHandler):
                 setattr(s.faults, knob, int(value))
             return self._send(200, "text/plain", b"ok\n")
         s.count(path)
+        if s.faults.hang:
+            time.sleep(s.faults.hang)  # a captive portal or half-up VPN: connected, silent
+            self.close_connection = True
+            return
         if s.faults.latency_ms:
             time.sleep(s.faults.latency_ms / 1000)
         parts = path.strip("/").split("/")
@@ -80,9 +96,19 @@ class Handler(BaseHTTPRequestHandler):
             if s.faults.page_status:
                 return self._send(s.faults.page_status, "text/plain", b"failing on purpose\n")
             return self._page(parts[1])
+        if len(parts) == 2 and parts[0] in ("files", "real") and s.faults.hang_files:
+            time.sleep(s.faults.hang_files)
+            self.close_connection = True
+            return
         if len(parts) == 2 and parts[0] in ("files", "real"):
             if s.faults.file_status:
                 return self._send(s.faults.file_status, "text/plain", b"failing on purpose\n")
+            if parts[0] == "files" and s.faults.redirect_private:
+                self.send_response(302)
+                self.send_header("Location", f"http://169.254.169.254/latest/meta-data/{parts[1]}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if parts[0] == "files" and s.faults.redirect_files:
                 self.send_response(302)
                 self.send_header("Location", f"/real/{parts[1]}")
@@ -105,6 +131,14 @@ class Handler(BaseHTTPRequestHandler):
         if files is None:
             return self._send(404, "text/plain", b"no such project\n")
         host = f"http://127.0.0.1:{self.server.server_port}"
+        faults = self.state.faults
+        extra = []  # (filename, absolute url): files listed without a sha256
+        if faults.private_links:
+            extra += [(f"{project}-9.0.tar.gz", f"http://169.254.169.254/latest/{project}-9.0.tar.gz"),
+                      (f"{project}-9.1.tar.gz", f"http://10.255.255.1:{self.server.server_port}/files/{project}-9.1.tar.gz"),
+                      (f"{project}-9.2.tar.gz", f"http://[fe80::1]/{project}-9.2.tar.gz")]
+        if faults.unhashed_stats_link:
+            extra.append((f"{project}-9.3.tar.gz", f"{host}/_stats"))
         if self.state.args.mode == "json" and "json" in self.headers.get("Accept", ""):
             body = {
                 "meta": {"api-version": "1.1"}, "name": project,
@@ -119,6 +153,9 @@ class Handler(BaseHTTPRequestHandler):
                     **({"yanked": f["yanked"]} if f["yanked"] else {}),
                 } for f in files],
             }
+            body["files"] += [{"filename": name, "url": url, "hashes": {}} for name, url in extra]
+            if faults.invalid_entries:
+                body["files"] += [None, 7, {"filename": None, "url": "x"}, {"url": f"{host}/files/x-1.0.tar.gz"}]
             return self._send_page("application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
         links = []
         for f in files:
@@ -130,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
             if self._has_metadata(f):
                 attrs += f' data-core-metadata="sha256={self._metadata_sha(f["filename"])}"'
             links.append(f"<a {attrs}>{f['filename']}</a><br/>")
+        links += [f'<a href="{html.escape(url)}">{name}</a><br/>' for name, url in extra]
         page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"
         self._send_page("text/html", page.encode())
 
@@ -157,7 +195,7 @@ class Handler(BaseHTTPRequestHandler):
         import zipfile
         with zipfile.ZipFile(os.path.join(self.state.args.corpus, wheel)) as zf:
             name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-            return zf.read(name)
+            return zf.read(name) + (b"Summary-Note: upstream's own copy\n" if self.state.faults.metadata_differs else b"")
 
     def _metadata_sha(self, wheel):
         return hashlib.sha256(self._metadata(wheel)).hexdigest()
@@ -173,6 +211,19 @@ class Handler(BaseHTTPRequestHandler):
         if filename in self.state.args.corrupt:
             data = bytes([data[0] ^ 0xFF]) + data[1:]  # same length, wrong hash
         faults = self.state.faults
+        if faults.overrun:
+            # Declares half, sends half, then the other half on the same kept-alive
+            # connection, where the next request's response should be.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data) // 2))
+            self.end_headers()
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            time.sleep(faults.overrun / 1000)
+            self.wfile.write(data[len(data) // 2:])
+            self.wfile.flush()
+            return
         if faults.chunked:
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
@@ -218,7 +269,8 @@ def main():
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--rate-kbps", type=int, default=0, help="per-connection bandwidth cap")
     p.add_argument("--relative", action="store_true", help="relative file URLs in JSON pages too")
-    p.add_argument("--metadata", action="store_true", help="advertise and serve PEP 658 metadata for wheels")
+    p.add_argument("--no-metadata", dest="metadata", action="store_false",
+                   help="advertise no PEP 658 metadata (by default wheels have it, as on PyPI)")
     args = p.parse_args()
     Handler.state = State(args)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

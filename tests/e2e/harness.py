@@ -77,7 +77,8 @@ class FakeUpstream(Server):
             return json.load(r)["counts"]
 
     def file_requests(self):
-        return sum(n for path, n in self.counts().items() if path.startswith("/files/"))
+        """Requests for distribution files (not their PEP 658 .metadata)."""
+        return sum(n for path, n in self.counts().items() if path.startswith("/files/") and not path.endswith(".metadata"))
 
 
 class Wheelhouse(Server):

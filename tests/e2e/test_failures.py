@@ -90,8 +90,11 @@ def test_5xx_without_cache_is_502_and_with_cache_is_stale(start_upstream, start_
     status, headers, _ = http_get(f"{wh.url}/root/pypi/+simple/alpha/")
     assert status == 200 and headers["X-Cache"] == "STALE"
     assert wh.read_log().count("event=serving_stale_page") == 1
-    status, _, body = http_get(f"{wh.url}/root/pypi/+simple/beta/")
-    assert status == 502 and b"503" in body and one_line(body)
+    # Upstream is now known to be failing: an uncached page is refused at once with 503 and a
+    # Retry-After (pip and uv retry that), saying why.
+    status, headers, body = http_get(f"{wh.url}/root/pypi/+simple/beta/")
+    assert status == 503 and b"503" in body and b"failing since" in body and one_line(body)
+    assert int(headers["Retry-After"]) >= 1
 
 
 @pytest.mark.parametrize("fault", ["truncate=1", "stall=30", "file_status=500"])
@@ -145,3 +148,66 @@ def test_file_without_content_length_is_verified_then_served(start_upstream, sta
         assert headers["Content-Length"] == str(entry["size"])
     assert up.counts()[f"/files/{entry['filename']}"] == 1
     assert len(cached_files(str(tmp_path / "data"))) >= 1
+
+
+def test_connection_after_an_overrun_is_not_reused(start_upstream, start_wheelhouse, corpus, tmp_path):
+    """Upstream declares half the file, sends it, then the other half on the same kept-alive
+    connection. The first file fails verification; the next request must not read those
+    leftovers as its response (`Received HTTP/0.9 when not allowed`)."""
+    import hashlib
+    first = next(f for f in corpus[1]["delta"] if f["filename"].endswith(".whl"))
+    second = next(f for f in corpus[1]["delta"] if f["filename"].endswith(".tar.gz"))
+    up = start_upstream()
+    wh = start_wheelhouse(up.url, str(tmp_path / "data"))
+    assert http_get(f"{wh.url}/root/pypi/+simple/delta/")[0] == 200
+    http_get(f"http://127.0.0.1:{up.port}/_control?overrun=500")
+    status, _, body, _ = raw_get(wh.port, file_url("", first), timeout=30)
+    assert len(body) < first["size"], "cut short: the half did not verify"
+    http_get(f"http://127.0.0.1:{up.port}/_control?overrun=0")
+    status, _, body = http_get(file_url(wh.url, second))
+    assert status == 200 and hashlib.sha256(body).hexdigest() == second["sha256"], body[:200]
+    assert "HTTP/0.9" not in wh.read_log()
+
+
+def test_invalid_json_entries_are_skipped_not_fatal(start_upstream, start_wheelhouse):
+    import json
+    up = start_upstream()
+    wh = start_wheelhouse(up.url)
+    http_get(f"http://127.0.0.1:{up.port}/_control?invalid_entries=1")
+    status, _, body = http_get(f"{wh.url}/root/pypi/+simple/gamma/", {"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert status == 200, body
+    assert sorted(f["filename"] for f in json.loads(body)["files"]) == \
+        ["gamma-1.0-py3-none-any.whl", "gamma-1.0.tar.gz", "gamma-1.1-py3-none-any.whl", "gamma-1.1.tar.gz"]
+    log = wh.read_log()
+    assert log.count("event=upstream_page_entries_skipped") == 1 and "count=4" in log
+
+
+def test_page_does_not_wait_behind_file_downloads_from_the_same_host(start_upstream, start_wheelhouse, corpus,
+                                                                     tmp_path):
+    """20 downloads in flight from the one upstream host fill libcurl's per-host limit for
+    files; a page fetched meanwhile still gets a connection and answers within --page-timeout."""
+    up = start_upstream()
+    wh = start_wheelhouse(up.url, str(tmp_path / "data"), "--page-timeout", "5", "--shutdown-grace", "1")
+    projects = [p for p in corpus[1] if p not in ("corrupt", "bigpkg")]
+    for p in projects:
+        assert http_get(f"{wh.url}/root/pypi/+simple/{p}/")[0] == 200
+    http_get(f"http://127.0.0.1:{up.port}/_control?hang_files=20")  # connected, silent
+    files = [f for p in projects for f in corpus[1][p]][:20]
+    clients = []
+    try:
+        for f in files:
+            c = socket.create_connection(("127.0.0.1", wh.port), timeout=10)
+            c.sendall(f"GET {file_url('', f)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            clients.append(c)
+        assert wait_until(lambda: sum(n for p, n in up.counts().items() if p.startswith("/files/")) >= 16, timeout=10), \
+            "the per-host limit for files is in use"
+        status, headers, body = http_get(f"{wh.url}/root/pypi/+simple/corrupt/", timeout=30)
+        assert status == 200 and headers["X-Cache"] == "MISS", body
+    finally:
+        for c in clients:
+            c.close()
+
+
+def json_status(wh):
+    import json
+    return json.loads(http_get(f"{wh.url}/+status")[2])["result"]

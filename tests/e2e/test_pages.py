@@ -71,3 +71,18 @@ def test_file_url_resolves_after_restart_without_page_request(start_upstream, st
     status, _, body = http_get(f"{wh.url}/root/pypi/+f/{sha[:3]}/{sha[3:16]}/{entry['filename']}")
     assert status == 200 and len(body) == entry["size"]
     assert up.counts().get("/simple/iota/") == 1
+
+
+def test_repeated_slashes_redirect_and_pip_installs(start_upstream, start_wheelhouse, tmp_path):
+    """pipenv asks for `+simple//six/`: the collapsed path answers (via a redirect, since page
+    links are relative to the page's URL)."""
+    wh = start_wheelhouse(start_upstream().url)
+    status, headers, _ = http_get(f"{wh.url}/root/pypi/+simple//gamma/")
+    assert status in (301, 302, 308) and headers["Location"] == "/root/pypi/+simple/gamma/"
+    status, headers, _ = http_get(f"{wh.url}//etc/passwd")
+    assert status in (301, 302, 308) and headers["Location"] == "/etc/passwd", "never a protocol-relative Location"
+    assert http_get(f"{wh.url}/etc/passwd")[0] == 404
+    from clients import install
+    result = install("pip-latest", wh.index_url + "/", str(tmp_path / "t"), "gamma")
+    assert result.returncode == 0, result.stderr
+    assert "+simple//gamma/" in wh.read_log(), "pip did ask with the double slash"
