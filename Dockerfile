@@ -1,5 +1,6 @@
-# wheelhouse's image: a slim Debian with only libcurl and zlib (the Swift runtime
-# is linked statically). Non-root, data in /data, health check, SIGTERM graceful.
+# wheelhouse's image: the binary (Swift runtime linked statically) with Debian 12's
+# libcurl and zlib and nothing else. Non-root, data in /data, health check,
+# SIGTERM graceful.
 #
 # Two ways to build it, one file (the legacy builder and BuildKit both work):
 #  - from source, with Docker Hub:   docker build -t wheelhouse:latest .
@@ -24,15 +25,30 @@ RUN if [ -f wheelhouse ] && [ ! -f Package.swift ]; then \
       && install -m 0755 "$(swift build -c release --show-bin-path)/wheelhouse" /usr/local/bin/wheelhouse; \
     fi
 
-FROM ${BASE_IMAGE}
+# Debian's libcurl and zlib, then only the files the binary loads are kept:
+# the image holds no shell, package manager or locale data (about 45 MB).
+FROM ${BASE_IMAGE} AS runtime-files
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcurl4 zlib1g ca-certificates \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
- && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin wheelhouse \
- && mkdir -p /data && chown wheelhouse:wheelhouse /data
-COPY --from=build /usr/local/bin/wheelhouse /usr/local/bin/wheelhouse
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /usr/local/bin/wheelhouse /rootfs/usr/local/bin/wheelhouse
+# ldd lists every library the binary loads (libcurl loads none later); the dynamic
+# loader, its cache, CA certificates, OpenSSL's default config and the user follow.
+RUN set -e; cd /rootfs \
+ && for lib in $(ldd usr/local/bin/wheelhouse | awk '$3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do \
+      cp --parents -L "$lib" .; \
+    done \
+ && cp --parents -L /etc/ld.so.cache /etc/nsswitch.conf /etc/ssl/certs/ca-certificates.crt \
+      /usr/lib/ssl/openssl.cnf . \
+ && printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nwheelhouse:x:10001:10001::/data:/usr/sbin/nologin\n' > etc/passwd \
+ && printf 'root:x:0:\nwheelhouse:x:10001:\n' > etc/group \
+ && mkdir -m 1777 tmp && mkdir data && chown 10001:10001 data
+
+FROM scratch
+COPY --from=runtime-files /rootfs /
 USER wheelhouse
-ENV WHEELHOUSE_HOST=0.0.0.0 \
+ENV PATH=/usr/local/bin \
+    WHEELHOUSE_HOST=0.0.0.0 \
     WHEELHOUSE_PORT=3141 \
     WHEELHOUSE_DATA_DIR=/data
 VOLUME ["/data"]
