@@ -12,6 +12,8 @@ ARG BUILDER_IMAGE=swift:6.3-bookworm
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BUILDER_IMAGE} AS build
+# Marks this build's intermediate images, which scripts/build-image.sh prunes after a week.
+LABEL wheelhouse.stage=build
 WORKDIR /src
 COPY . ./
 # A context holding a prebuilt binary is installed as is; a source tree is compiled.
@@ -28,6 +30,7 @@ RUN if [ -f wheelhouse ] && [ ! -f Package.swift ]; then \
 # Debian's libcurl and zlib, then only the files the binary loads are kept:
 # the image holds no shell, package manager or locale data (about 45 MB).
 FROM ${BASE_IMAGE} AS runtime-files
+LABEL wheelhouse.stage=runtime-files
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcurl4 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/*
@@ -45,6 +48,7 @@ RUN set -e; cd /rootfs \
  && mkdir -m 1777 tmp && mkdir data && chown 10001:10001 data
 
 FROM scratch
+LABEL wheelhouse.stage=image
 COPY --from=runtime-files /rootfs /
 USER wheelhouse
 ENV PATH=/usr/local/bin \

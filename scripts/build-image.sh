@@ -40,4 +40,7 @@ if command -v strip >/dev/null; then strip --strip-debug "$context/wheelhouse"; 
 echo "build-image: $image on $base" >&2
 docker build -q --build-arg BUILDER_IMAGE="$base" --build-arg BASE_IMAGE="$base" \
   -f Dockerfile -t "$image" "$context" >/dev/null
+# Intermediate images are the layer cache; those older than a week belong to bases
+# no longer used (container-base.sh makes a new one weekly): they go.
+docker image prune -f --filter label=wheelhouse.stage --filter until=168h >/dev/null
 docker image ls "$image" --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}'

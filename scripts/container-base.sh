@@ -7,22 +7,13 @@
 #   1. the docker tag is reused when the engine still has it (keeps layer caches valid);
 #   2. else the root filesystem tarball in $WHEELHOUSE_CACHE_DIR (outside any clone);
 #   3. else debootstrap (~2-3 minutes) writes that tarball.
-# The key is the ISO week (Debian's updates arrive weekly) plus a hash of this
-# script (the recipe): a changed recipe or a new week makes a new base.
+# The key is the ISO week (Debian's updates arrive weekly) plus a hash of the
+# recipe (the debootstrap call and slim()): a changed recipe or a new week makes a new base.
 set -euo pipefail
 cache_dir=${WHEELHOUSE_CACHE_DIR:-/var/cache/wheelhouse-ci}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-recipe=$(sha256sum "$0" | cut -c1-12)
-key="$(date -u +%G-w%V)-$recipe"
-image="local/bookworm-slim:$key"
-tarball="$cache_dir/bookworm-slim-$key.tar.gz"
 
 log() { echo "container-base: $*" >&2; }
-
-if docker image inspect "$image" >/dev/null 2>&1; then
-  echo "$image"
-  exit 0
-fi
 
 slim() {
   local root=$1
@@ -56,6 +47,15 @@ EOF
   # The engine provides these per container; the host's copies must not leak into the image.
   rm -f "$root"/etc/hostname "$root"/etc/resolv.conf "$root"/etc/machine-id
 }
+
+recipe=$({ echo "debootstrap --variant=minbase bookworm $mirror"; declare -f slim; } | sha256sum | cut -c1-12)
+key="$(date -u +%G-w%V)-$recipe"
+image="local/bookworm-slim:$key"
+tarball="$cache_dir/bookworm-slim-$key.tar.gz"
+if docker image inspect "$image" >/dev/null 2>&1; then
+  echo "$image"
+  exit 0
+fi
 
 rootfs=""
 cleanup() {
@@ -91,5 +91,9 @@ log "importing $tarball as $image"
 docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'CMD ["bash"]' \
+  --change 'LABEL wheelhouse.stage=base' \
   "$tarball" "$image" >/dev/null
+# Older keys' tags go; build-image.sh prunes their images once a week old.
+docker image ls local/bookworm-slim --format '{{.Repository}}:{{.Tag}}' | grep -vxF "$image" \
+  | xargs -r docker image rm >/dev/null 2>&1 || true
 echo "$image"
