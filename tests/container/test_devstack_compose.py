@@ -90,6 +90,12 @@ def test_healthcheck_reports_healthy(stack):
     print("\ndocker-compose ps:\n" + ps)
 
 
+def test_service_runs_unprivileged_and_read_only(stack):
+    settings = "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}"
+    assert stack.inspect("wheelhouse", settings) == "wheelhouse true [ALL] [no-new-privileges:true]"
+    assert stack.exec("wheelhouse", "sh", "-c", "true").returncode != 0, "the image has no shell"
+
+
 def test_stop_mid_download_exits_zero_and_leaves_no_temp_file(stack, upstream):
     upstream.get("/_control?stall=60")  # upstream sends half of each file, then nothing for 60 s
     try:
