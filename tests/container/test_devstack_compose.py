@@ -98,17 +98,19 @@ def test_service_runs_unprivileged_and_read_only(stack):
 
 def test_stop_mid_download_exits_zero_and_leaves_no_temp_file(stack, upstream):
     upstream.get("/_control?stall=60")  # upstream sends half of each file, then nothing for 60 s
+    client = subprocess.Popen(["docker-compose", "exec", "-T", "lms", "pip", "install", "--no-cache-dir", "eta"],
+                              env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL)
     try:
-        client = subprocess.Popen(["docker-compose", "exec", "-T", "lms", "pip", "install", "--no-cache-dir", "eta"],
-                                  env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  stdin=subprocess.DEVNULL)
         assert wait_until(lambda: temp_files(stack), timeout=60), "a download is under way"
         started = time.monotonic()
         stopped = stack("stop", timeout=60)
         seconds = time.monotonic() - started
-        client.wait(timeout=30)
     finally:
         upstream.get("/_control?stall=0")
+        if client.poll() is None:
+            client.kill()
+        client.wait(timeout=30)
     assert stopped.returncode == 0
     # Exit code 0 rather than 137: wheelhouse left on SIGTERM within the grace period, not killed.
     assert stack.inspect("wheelhouse", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}") == "exited 0 false"
