@@ -38,7 +38,7 @@ cp "$binary" "$context/wheelhouse"
 if command -v strip >/dev/null; then strip --strip-debug "$context/wheelhouse"; fi
 
 echo "build-image: $image on $base" >&2
-docker build -q --build-arg BUILDER_IMAGE="$base" --build-arg BASE_IMAGE="$base" \
+docker build -q --force-rm --build-arg BUILDER_IMAGE="$base" --build-arg BASE_IMAGE="$base" \
   -f Dockerfile -t "$image" "$context" >/dev/null
 # Intermediate images are the layer cache; those older than a week belong to bases
 # no longer used (container-base.sh makes a new one weekly): they go.

@@ -91,7 +91,7 @@ def build_app_image(base):
     repo = "wheelhouse-test/app"
     tag = f"{repo}:" + base.split(":", 1)[1]
     if run(["docker", "image", "inspect", tag], check=False).returncode != 0:
-        run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", tag,
+        run(["docker", "build", "-q", "--force-rm", "--build-arg", f"BASE_IMAGE={base}", "-t", tag,
              "-f", os.path.join(HERE, "app.Dockerfile"), HERE], timeout=600)
         old = run(["docker", "image", "ls", repo, "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split()
         for stale in (t for t in old if t != tag):
