@@ -1,6 +1,7 @@
 # wheelhouse: a caching PyPI proxy.
 #   make run    build (release) and serve on 0.0.0.0:3141 with the cache in ./data
 #   make test   unit tests + end-to-end tests (real pip against a fake upstream)
+#   make image  the container image wheelhouse:latest (docs/devstack.md)
 SWIFT     ?= swift
 HOST      ?= 0.0.0.0
 PORT      ?= 3141
@@ -9,7 +10,12 @@ UPSTREAM  ?= https://pypi.org/simple/
 BIN       := .build/release/wheelhouse
 TEST_VENV := .venv-test
 
-.PHONY: all deps build release run test unit e2e fuzz bench bench-smoke logs devpi-logs clean
+# Debian's docker-compose 1.29 where the `docker compose` plugin is missing.
+COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+LOG_TAIL  ?= 100
+LOG_FOLLOW ?= --follow
+
+.PHONY: all deps build release run test unit e2e fuzz container-test image bench bench-smoke logs devpi-logs clean
 
 all: release
 
@@ -42,9 +48,20 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# The image from the host's release binary; no registry needed (scripts/build-image.sh).
+image: release
+	@scripts/build-image.sh
+
+# The devstack setup in real containers: needs root (it starts dockerd when none answers).
+container-test: release
+	@scripts/test-env.sh $(TEST_VENV)
+	@scripts/container-deps.sh
+	WHEELHOUSE_BIN=$(abspath $(BIN)) $(TEST_VENV)/bin/pytest -q tests/container
+
 # Follow the compose service's log (devstack habit: make devpi-logs).
+# `make devpi-logs LOG_FOLLOW=` prints the last LOG_TAIL lines and returns.
 logs devpi-logs:
-	docker compose logs -f --tail=100 wheelhouse 2>/dev/null || docker-compose logs -f --tail=100 wheelhouse
+	$(COMPOSE) logs --no-color $(LOG_FOLLOW) --tail=$(LOG_TAIL) wheelhouse
 
 # Benchmarks against nginx and devpi (minutes; not part of make test). See docs/performance.md.
 bench: release

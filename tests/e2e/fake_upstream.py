@@ -1,7 +1,7 @@
 """A fake PyPI for tests: serves a corpus as a PEP 691 JSON or PEP 503 HTML
 simple index on 127.0.0.1 and counts every request it receives.
 
-    python3 fake_upstream.py --corpus DIR [--port 0] [--mode json|html]
+    python3 fake_upstream.py --corpus DIR [--host 127.0.0.1] [--port 0] [--mode json|html]
                              [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
                              [--no-metadata]
 
@@ -130,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
         files = self.state.index.get(project)
         if files is None:
             return self._send(404, "text/plain", b"no such project\n")
-        host = f"http://127.0.0.1:{self.server.server_port}"
+        host = f"http://{self.server.server_address[0]}:{self.server.server_port}"
         faults = self.state.faults
         extra = []  # (filename, absolute url): files listed without a sha256
         if faults.private_links:
@@ -263,6 +263,7 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--corpus", required=True)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (containers: the bridge's gateway)")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--mode", choices=["json", "html"], default="json")
     p.add_argument("--corrupt", action="append", default=[])
@@ -273,7 +274,7 @@ def main():
                    help="advertise no PEP 658 metadata (by default wheels have it, as on PyPI)")
     args = p.parse_args()
     Handler.state = State(args)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"READY {server.server_port}", flush=True)
     server.serve_forever()

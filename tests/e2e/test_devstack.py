@@ -163,16 +163,20 @@ def test_compose_file_validates():
 def test_dockerfile_parses_multi_stage_non_root():
     from dockerfile_parse import DockerfileParser
     parser = DockerfileParser(path=os.path.join(ROOT, "Dockerfile"))
+    args = {i["value"].split("=", 1)[0]: i["value"].split("=", 1)[1] for i in parser.structure
+            if i["instruction"] == "ARG" and "=" in i["value"]}
+    # With Docker Hub: Swift's image builds, slim Debian runs (make image passes local images instead).
+    assert args["BUILDER_IMAGE"].startswith("swift:") and args["BASE_IMAGE"] == "debian:bookworm-slim"
     froms = [i["value"] for i in parser.structure if i["instruction"] == "FROM"]
-    assert froms[0].startswith("swift:") and froms[0].endswith("AS build")
-    assert froms[-1].startswith("debian:") and "slim" in froms[-1]
-    final = parser.structure[[i for i, x in enumerate(parser.structure) if x["instruction"] == "FROM"][-1]:]
-    instructions = {i["instruction"]: i["value"] for i in final}
+    assert froms == ["${BUILDER_IMAGE} AS build", "${BASE_IMAGE} AS runtime-files", "scratch"]
+    starts = [i for i, x in enumerate(parser.structure) if x["instruction"] == "FROM"]
+    files_stage = parser.structure[starts[1]:starts[2]]
+    assert any("libcurl4" in i["value"] and "zlib1g" in i["value"] for i in files_stage if i["instruction"] == "RUN")
+    instructions = {i["instruction"]: i["value"] for i in parser.structure[starts[2]:]}
     assert instructions["USER"] == "wheelhouse"
     assert instructions["EXPOSE"] == "3141"
     assert "healthcheck" in instructions["HEALTHCHECK"]
-    assert "libcurl4" in instructions["RUN"] and "zlib1g" in instructions["RUN"]
-    assert "COPY" in instructions and "--from=build" in instructions["COPY"]
+    assert instructions["COPY"] == "--from=runtime-files /rootfs /"
 
 
 def test_healthcheck_command(populated, start_wheelhouse):
