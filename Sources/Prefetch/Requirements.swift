@@ -14,7 +14,8 @@ public struct Requirement: Equatable, Sendable {
     public struct Origin: Equatable, Sendable, CustomStringConvertible {
         public let file: String
         public let line: Int
-        public var description: String { "\(file):\(line)" }
+        /// `file:line` for input files; just the text for things that are not files (line 0), e.g. "alpha 2.0".
+        public var description: String { line == 0 ? file : "\(file):\(line)" }
     }
 }
 

@@ -1,0 +1,311 @@
+import PyPICache
+
+/// A backtracking dependency resolver, after resolvelib's design (pip's resolver):
+/// a stack of search states; each round picks one project whose requirements the
+/// current pins do not meet, tries its candidates newest first, and pushes a new
+/// state for the first one whose dependencies fit what is already chosen. When no
+/// candidate fits, the state is popped and the version that led there is excluded
+/// one state down (chronological backtracking: slower than backjumping on hard
+/// cases, but it never skips a solution). Every exclusion keeps its reason, so a
+/// failure explains itself as a tree of "X requires Y, but Z is chosen".
+///
+/// The resolver never waits: its data comes from a `ResolverData` that answers from
+/// memory. When something is missing it stops with `.needs` (the request it is
+/// blocked on, plus what it will likely ask for next, so the caller can fetch in
+/// parallel), and the caller runs it again from the start once data has arrived.
+/// Re-running is cheap next to the network, and it makes the result a pure
+/// function of the data: the same pins whatever order responses arrive in.
+public final class Resolver {
+    public let target: Target
+    let inputs: [Requirement]
+    let constraints: [ProjectName: [Requirement]]
+    let environment: [String: String]
+    let tags: [String: Int]
+    let python: Version
+    static let maxAttempts = 100_000
+
+    private var versionsCache: [ProjectName: ProjectVersions] = [:]
+    private var parsedCache: [String: ParsedDetails] = [:]
+    /// Candidates tried in the last run (a measure of how much backtracking it took).
+    public private(set) var attempts = 0
+
+    struct ParsedDetails {
+        let requires: [Requirement]
+        let requiresPython: SpecifierSet?
+        let details: DistributionDetails
+    }
+
+    struct State {
+        var pins: [ProjectName: Pin] = [:]
+        var criteria: [ProjectName: Criterion] = [:]
+        /// Projects in the order they were first required: iteration is deterministic.
+        var order: [ProjectName] = []
+        /// Projects that could not be looked at, and why.
+        var holes: [ProjectName: String] = [:]
+        /// The project pinned to make this state from the one below it.
+        var decision: ProjectName?
+
+        mutating func add(_ demand: Demand) {
+            let name = demand.requirement.name
+            if criteria[name] == nil { order.append(name) }
+            criteria[name, default: Criterion()].demands.append(demand)
+        }
+    }
+
+    enum Trial {
+        case accepted(State)
+        case rejected(String)
+        case pending(DataRequest)
+    }
+
+    public init(target: Target, requirements: [Requirement], constraints: [Requirement]) {
+        self.target = target
+        environment = target.markerEnvironment
+        tags = target.compatibleTags
+        python = Version("\(target.pythonMajor).\(target.pythonMinor)")!
+        inputs = requirements.filter { $0.marker?.evaluate(target.markerEnvironment) ?? true }
+        var byName: [ProjectName: [Requirement]] = [:]
+        for c in constraints where c.marker?.evaluate(target.markerEnvironment) ?? true { byName[c.name, default: []].append(c) }
+        self.constraints = byName
+    }
+
+    public func resolve(_ data: ResolverData) -> ResolutionOutcome {
+        var root = State()
+        for requirement in inputs { root.add(Demand(requirement: requirement, parent: nil)) }
+        var stack = [root]
+        attempts = 0
+        while true {
+            let top = stack.count - 1
+            let open = stack[top].order.filter { !isSatisfied($0, in: stack[top]) }
+            if open.isEmpty { return finish(stack[top]) }
+            let name = preferred(open, in: stack[top])
+            let versions: ProjectVersions
+            switch self.versions(of: name, data) {
+            case .pending: return .needs(blocking: .page(name), likely: likely(open, stack[top], data))
+            case .unavailable(let why):
+                stack[top].holes[name] = why
+                continue
+            case .ready(let v): versions = v
+            }
+            let criterion = stack[top].criteria[name]!
+            var accepted: State?
+            for (version, file) in versions.candidates(spec(name, criterion), hashes: hashes(name, criterion))
+            where criterion.excluded[version] == nil {
+                attempts += 1
+                guard attempts <= Resolver.maxAttempts else {
+                    return .conflict(["gave up after trying \(Resolver.maxAttempts) candidates: pin more requirements"])
+                }
+                switch trial(name, version, file, in: stack[top], data) {
+                case .pending(let request): return .needs(blocking: request, likely: likely(open, stack[top], data))
+                case .rejected(let why): stack[top].criteria[name]!.exclude(version, because: why)
+                case .accepted(let next): accepted = next
+                }
+                if accepted != nil { break }
+            }
+            if let accepted {
+                stack.append(accepted)
+                continue
+            }
+            let why = explain(name, in: stack[top], versions)
+            guard stack.count > 1 else { return .conflict(why) }
+            let popped = stack.removeLast()
+            let decision = popped.decision!
+            let tried = popped.pins[decision]!
+            stack[stack.count - 1].criteria[decision]!.exclude(tried.version, because: "leads to a conflict:\n" + why.joined(separator: "\n"))
+        }
+    }
+
+    // MARK: - One candidate
+
+    private func trial(_ name: ProjectName, _ version: Version, _ file: DistributionFile, in state: State, _ data: ResolverData) -> Trial {
+        let ref = FileRef(project: name, file: file)
+        var parsed: ParsedDetails?
+        var note: String?
+        switch details(ref, data) {
+        case .pending: return .pending(.details(ref))
+        case .unavailable(let why): note = "dependencies unknown: \(why)"
+        case .ready(let p):
+            parsed = p
+            if !p.details.dependenciesKnown { note = "dependencies unknown: the sdist declares them dynamic (pin them in the input)" }
+        }
+        if let rp = parsed?.requiresPython, !rp.contains(python, prereleases: true) {
+            return .rejected("requires Python \(rp)")
+        }
+        let me = "\(name) \(version)"
+        var extras = state.criteria[name]!.extras
+        var requires = parsed.map { dependencies($0, extras: extras) } ?? []
+        // `pkg[a]` may require `pkg[b]`: grow the extras until they stop changing.
+        for _ in 0..<8 {
+            let more = Set(requires.filter { $0.name == name }.flatMap { $0.extras.map(Marker.normalizeExtra) })
+            if more.isSubset(of: extras) { break }
+            extras.formUnion(more)
+            requires = parsed.map { dependencies($0, extras: extras) } ?? []
+        }
+        var next = state
+        if state.pins[name] != nil {
+            // Re-pinning (more extras asked for): what the old pin required no longer holds.
+            for key in next.criteria.keys { next.criteria[key]!.demands.removeAll { $0.parent == "\(name) \(state.pins[name]!.version)" } }
+        }
+        for requirement in requires where requirement.name != name {
+            let demand = Demand(requirement: requirement, parent: me)
+            let depName = requirement.name
+            if next.holes[depName] == nil, let pin = next.pins[depName], !satisfies(pin, requirement, extrasToo: false) {
+                let others = next.criteria[depName]!.demands.map(\.source).joined(separator: ", ")
+                return .rejected("requires \(demand.text), but \(pin) is chosen (required by \(others))")
+            }
+            switch self.versions(of: depName, data) {
+            case .pending: return .pending(.page(depName))
+            case .unavailable: break
+            case .ready(let versions):
+                var merged = next.criteria[depName] ?? Criterion()
+                merged.demands.append(demand)
+                let fits = versions.candidates(spec(depName, merged), hashes: hashes(depName, merged)).contains { merged.excluded[$0.0] == nil }
+                if !fits {
+                    let others = merged.demands.dropLast().map { "\($0.text) (\($0.source))" } + (constraints[depName] ?? []).map { "\($0.specifier) (constraint, \($0.origin))" }
+                    return .rejected("requires \(demand.text), but no version of \(depName) fits" + (others.isEmpty ? " (there are: \(listing(versions)))" : " it and " + others.joined(separator: ", ")))
+                }
+            }
+            next.add(demand)
+        }
+        var pin = Pin(name: name, version: version, extras: extras, file: file)
+        pin.dependencies = requires.map(\.name).filter { $0 != name }
+        pin.note = note
+        pin.buildSystem = parsed?.details.buildSystem
+        next.pins[name] = pin
+        next.decision = name
+        return .accepted(next)
+    }
+
+    /// Requires-Dist entries that apply to the target with these extras.
+    private func dependencies(_ parsed: ParsedDetails, extras: Set<String>) -> [Requirement] {
+        parsed.requires.filter { requirement in
+            guard let marker = requirement.marker else { return true }
+            var env = environment
+            if marker.evaluate(env) { return true }
+            for extra in extras {
+                env["extra"] = extra
+                if marker.evaluate(env) { return true }
+            }
+            return false
+        }
+    }
+
+    // MARK: - State queries
+
+    private func isSatisfied(_ name: ProjectName, in state: State) -> Bool {
+        if state.holes[name] != nil { return true }
+        guard let pin = state.pins[name] else { return false }
+        return state.criteria[name]!.demands.allSatisfy { satisfies(pin, $0.requirement, extrasToo: true) }
+    }
+
+    private func satisfies(_ pin: Pin, _ requirement: Requirement, extrasToo: Bool) -> Bool {
+        guard requirement.specifier.contains(pin.version, prereleases: true) else { return false }
+        return !extrasToo || Set(requirement.extras.map(Marker.normalizeExtra)).isSubset(of: pin.extras)
+    }
+
+    /// Exact pins first (they have one candidate, and decide much), then in the order required.
+    private func preferred(_ open: [ProjectName], in state: State) -> ProjectName {
+        open.first { name in state.criteria[name]!.demands.contains { $0.requirement.specifier.pin != nil } } ?? open[0]
+    }
+
+    private func spec(_ name: ProjectName, _ criterion: Criterion) -> SpecifierSet {
+        SpecifierSet(criterion.demands.flatMap(\.requirement.specifier.clauses) + (constraints[name] ?? []).flatMap(\.specifier.clauses))
+    }
+
+    private func hashes(_ name: ProjectName, _ criterion: Criterion) -> Set<String> {
+        Set(criterion.demands.flatMap(\.requirement.hashes) + (constraints[name] ?? []).flatMap(\.hashes))
+    }
+
+    /// What the next runs will probably ask for: pages of the projects still open,
+    /// and the details of their best candidates.
+    private func likely(_ open: [ProjectName], _ state: State, _ data: ResolverData) -> [DataRequest] {
+        var out: [DataRequest] = []
+        for name in open.prefix(500) {
+            guard case .ready(let versions) = self.versions(of: name, data) else {
+                out.append(.page(name))
+                continue
+            }
+            let criterion = state.criteria[name]!
+            if let best = versions.candidates(spec(name, criterion), hashes: hashes(name, criterion)).first(where: { criterion.excluded[$0.0] == nil }) {
+                let ref = FileRef(project: name, file: best.1)
+                if case .pending = data.details(ref) { out.append(.details(ref)) }
+            }
+        }
+        return out
+    }
+
+    // MARK: - Data, parsed once
+
+    private func versions(of name: ProjectName, _ data: ResolverData) -> Lookup<ProjectVersions> {
+        if let cached = versionsCache[name] { return .ready(cached) }
+        switch data.page(name) {
+        case .pending: return .pending
+        case .unavailable(let why): return .unavailable(why)
+        case .ready(let page):
+            let versions = ProjectVersions(page: page, target: target, tags: tags)
+            versionsCache[name] = versions
+            return .ready(versions)
+        }
+    }
+
+    private func details(_ ref: FileRef, _ data: ResolverData) -> Lookup<ParsedDetails> {
+        if let cached = parsedCache[ref.file.url] { return .ready(cached) }
+        switch data.details(ref) {
+        case .pending: return .pending
+        case .unavailable(let why): return .unavailable(why)
+        case .ready(let details):
+            let origin = Requirement.Origin(file: "\(ref.project) \(ref.file.version ?? "?")", line: 0)
+            let requires = details.dependenciesKnown ? details.metadata.requiresDist.compactMap { text -> Requirement? in
+                guard RequirementsParser.notFromAnIndex(text) == nil else { return nil }
+                return try? RequirementsParser.requirement(text, hashes: [], origin: origin)
+            } : []
+            let parsed = ParsedDetails(requires: requires, requiresPython: details.metadata.requiresPython.flatMap { SpecifierSet(parsing: $0) }, details: details)
+            parsedCache[ref.file.url] = parsed
+            return .ready(parsed)
+        }
+    }
+
+    // MARK: - Results
+
+    /// The pins reachable from the input (a re-pin can leave some behind), in the order required.
+    private func finish(_ state: State) -> ResolutionOutcome {
+        var reachable: Set<ProjectName> = []
+        var queue = inputs.map(\.name)
+        while let name = queue.popLast() {
+            guard reachable.insert(name).inserted else { continue }
+            queue += state.pins[name]?.dependencies ?? []
+        }
+        let pins = state.order.filter(reachable.contains).compactMap { state.pins[$0] }
+        let holes = state.order.filter { reachable.contains($0) && state.holes[$0] != nil }.map { name in
+            (name, "\(state.holes[name]!) (required by \(state.criteria[name]!.demands.map(\.source).joined(separator: ", ")))")
+        }
+        return .resolved(pins: pins, holes: holes)
+    }
+
+    private func explain(_ name: ProjectName, in state: State, _ versions: ProjectVersions) -> [String] {
+        let criterion = state.criteria[name]!
+        var lines = ["no version of \(name) fits:"]
+        for demand in criterion.demands { lines.append("  \(demand.text) is required by \(demand.source)") }
+        for c in constraints[name] ?? [] { lines.append("  \(c.name)\(c.specifier) is a constraint (\(c.origin))") }
+        if criterion.excludedOrder.isEmpty {
+            lines.append("  versions with a file for Python \(python) on \(target.platforms.first ?? "?"): \(listing(versions))")
+        }
+        for version in criterion.excludedOrder {
+            let reason = criterion.excluded[version]!.split(separator: "\n")
+            lines.append("  \(name) \(version) \(reason.first ?? "")")
+            lines += reason.dropFirst().prefix(30).map { "    " + $0 }
+        }
+        return lines
+    }
+
+    private func listing(_ versions: ProjectVersions) -> String {
+        let shown = versions.releases.prefix(12).map { $0.version.description + ($0.files.allSatisfy { $0.yanked != nil } ? " (yanked)" : "") }
+        return shown.isEmpty ? "none" : shown.joined(separator: ", ") + (versions.releases.count > 12 ? ", ..." : "")
+    }
+}
+
+extension Criterion {
+    mutating func exclude(_ version: Version, because why: String) {
+        if excluded.updateValue(why, forKey: version) == nil { excludedOrder.append(version) }
+    }
+}
