@@ -26,6 +26,19 @@ public struct RequirementSet: Sendable {
     public var constraints: [Requirement] = []
     public var notes: [String] = []
     public var indexURLs: [String] = []
+    /// Build systems of projects the input builds itself (a pyproject.toml's own), by origin.
+    public var buildSystems: [(String, BuildSystem)] = []
+
+    public init() {}
+
+    /// Both sets' contents, this one's first.
+    public mutating func merge(_ other: RequirementSet) {
+        requirements += other.requirements
+        constraints += other.constraints
+        notes += other.notes
+        indexURLs += other.indexURLs
+        buildSystems += other.buildSystems
+    }
 }
 
 public struct RequirementsError: Error, CustomStringConvertible {
