@@ -3,7 +3,9 @@
 #  - Debian: chromium (the web page is checked in a real headless browser) and
 #    docker-compose (validates compose.yml; no Docker engine is needed for that);
 #  - PyPI, into .venv-test: pytest, uv (a client under test), html5lib (HTML
-#    validity), prometheus-client (parses /+metrics), dockerfile-parse, pyyaml.
+#    validity), prometheus-client (parses /+metrics), dockerfile-parse, pyyaml;
+#  - real setuptools and wheel wheels, into $venv/corpus-wheels: the fake upstream
+#    serves them so that pip and uv can build sdists offline (tests/e2e/test_prefetch*.py).
 set -euo pipefail
 venv=${1:-.venv-test}
 missing=()
@@ -21,4 +23,12 @@ if [ ! -f "$stamp" ]; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --disable-pip-version-check -q "${packages[@]}"
   touch "$stamp"
+fi
+corpus_wheels=(setuptools==75.3.0 setuptools==68.2.2 wheel==0.45.1)
+corpus_stamp="$venv/corpus-wheels/.downloaded-$(echo "${corpus_wheels[*]}" | tr ' ' '-')"
+if [ ! -f "$corpus_stamp" ]; then
+  for wheel in "${corpus_wheels[@]}"; do  # one at a time: two setuptools versions in one call conflict
+    "$venv/bin/pip" download --disable-pip-version-check -q --no-deps --only-binary=:all: -d "$venv/corpus-wheels" "$wheel"
+  done
+  touch "$corpus_stamp"
 fi

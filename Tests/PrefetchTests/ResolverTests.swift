@@ -41,6 +41,7 @@ final class FakeIndex: ResolverData {
         var metadata = CoreMetadata()
         metadata.metadataVersion = "2.1"
         metadata.requiresDist = release.requires
+        metadata.providesExtra = release.requires.compactMap { $0.firstMatch(of: /extra == '([^']+)'/).map { String($0.1) } }
         metadata.requiresPython = release.requiresPython
         return .ready(DistributionDetails(metadata: metadata))
     }
@@ -137,6 +138,7 @@ private extension String {
         index.add("chardet", "5.0")
         #expect(pins(try resolve(index, ["requests"])) == ["requests": "2.31.0", "idna": "3.6"])
         #expect(pins(try resolve(index, ["requests[socks]"])) == ["requests": "2.31.0", "idna": "3.6", "pysocks": "1.7.1"])
+        #expect(pins(try resolve(index, ["requests[nope]"])) == ["requests": "2.31.0", "idna": "3.6"], "undeclared extras are ignored, as pip does")
         // An extra asked for by a dependency after the project was pinned: re-pinned with it.
         index.add("app", "1.0", ["requests", "helper"])
         index.add("helper", "1.0", ["requests[socks]"])

@@ -105,7 +105,7 @@ private extension String {
 
     @Test func legacyProjectsGetSetuptoolsAndUnknownDependencies() throws {
         let details = SdistDetails.details(members: ["PKG-INFO": Array("Metadata-Version: 1.1\nName: old\nVersion: 1.0\n".utf8)])
-        #expect(details.buildSystem == .legacy && details.buildSystem?.requires == ["setuptools>=40.8.0"])
+        #expect(details.buildSystem == .legacy && details.buildSystem?.requires == ["setuptools>=40.8.0", "wheel"])
         #expect(!details.dependenciesKnown)
         let modern = SdistDetails.details(members: ["PKG-INFO": Array("Metadata-Version: 2.2\nName: new\nRequires-Dist: six\n".utf8)])
         #expect(modern.dependenciesKnown && modern.metadata.requiresDist == ["six"])

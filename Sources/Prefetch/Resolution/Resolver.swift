@@ -31,6 +31,7 @@ public final class Resolver {
 
     struct ParsedDetails {
         let requires: [Requirement]
+        let providedExtras: Set<String>
         let requiresPython: SpecifierSet?
         let details: DistributionDetails
     }
@@ -58,8 +59,13 @@ public final class Resolver {
         case pending(DataRequest)
     }
 
-    public init(target: Target, requirements: [Requirement], constraints: [Requirement]) {
+    /// false: pins only what the input names (`--no-deps`); details are read only for
+    /// sdists, whose build systems still matter.
+    let followDependencies: Bool
+
+    public init(target: Target, requirements: [Requirement], constraints: [Requirement], followDependencies: Bool = true) {
         self.target = target
+        self.followDependencies = followDependencies
         environment = target.markerEnvironment
         tags = target.compatibleTags
         python = Version("\(target.pythonMajor).\(target.pythonMinor)")!
@@ -121,6 +127,20 @@ public final class Resolver {
         let ref = FileRef(project: name, file: file)
         var parsed: ParsedDetails?
         var note: String?
+        if !followDependencies {
+            var pin = Pin(name: name, version: version, extras: state.criteria[name]!.extras, file: file)
+            if !file.isWheel {
+                switch details(ref, data) {
+                case .pending: return .pending(.details(ref))
+                case .unavailable(let why): pin.note = why
+                case .ready(let p): pin.buildSystem = p.details.buildSystem
+                }
+            }
+            var next = state
+            next.pins[name] = pin
+            next.decision = name
+            return .accepted(next)
+        }
         switch details(ref, data) {
         case .pending: return .pending(.details(ref))
         case .unavailable(let why): note = "dependencies unknown: \(why)"
@@ -177,8 +197,10 @@ public final class Resolver {
     }
 
     /// Requires-Dist entries that apply to the target with these extras.
-    private func dependencies(_ parsed: ParsedDetails, extras: Set<String>) -> [Requirement] {
-        parsed.requires.filter { requirement in
+    /// Extras the metadata does not provide (Provides-Extra) are ignored, as pip does.
+    private func dependencies(_ parsed: ParsedDetails, extras requested: Set<String>) -> [Requirement] {
+        let extras = requested.intersection(parsed.providedExtras)
+        return parsed.requires.filter { requirement in
             guard let marker = requirement.marker else { return true }
             var env = environment
             if marker.evaluate(env) { return true }
@@ -226,7 +248,8 @@ public final class Resolver {
                 continue
             }
             let criterion = state.criteria[name]!
-            if let best = versions.candidates(spec(name, criterion), hashes: hashes(name, criterion)).first(where: { criterion.excluded[$0.0] == nil }) {
+            if let best = versions.candidates(spec(name, criterion), hashes: hashes(name, criterion)).first(where: { criterion.excluded[$0.0] == nil }),
+               followDependencies || !best.1.isWheel {
                 let ref = FileRef(project: name, file: best.1)
                 if case .pending = data.details(ref) { out.append(.details(ref)) }
             }
@@ -259,7 +282,7 @@ public final class Resolver {
                 guard RequirementsParser.notFromAnIndex(text) == nil else { return nil }
                 return try? RequirementsParser.requirement(text, hashes: [], origin: origin)
             } : []
-            let parsed = ParsedDetails(requires: requires, requiresPython: details.metadata.requiresPython.flatMap { SpecifierSet(parsing: $0) }, details: details)
+            let parsed = ParsedDetails(requires: requires, providedExtras: Set(details.metadata.providesExtra.map(Marker.normalizeExtra)), requiresPython: details.metadata.requiresPython.flatMap { SpecifierSet(parsing: $0) }, details: details)
             parsedCache[ref.file.url] = parsed
             return .ready(parsed)
         }
@@ -275,7 +298,11 @@ public final class Resolver {
             guard reachable.insert(name).inserted else { continue }
             queue += state.pins[name]?.dependencies ?? []
         }
-        let pins = state.order.filter(reachable.contains).compactMap { state.pins[$0] }
+        let pins = state.order.filter(reachable.contains).compactMap { name -> Pin? in
+            guard var pin = state.pins[name] else { return nil }
+            pin.requiredBy = state.criteria[name]!.demands.map(\.source)
+            return pin
+        }
         let holes = state.order.filter { reachable.contains($0) && state.holes[$0] != nil }.map { name in
             (name, "\(state.holes[name]!) (required by \(state.criteria[name]!.demands.map(\.source).joined(separator: ", ")))")
         }

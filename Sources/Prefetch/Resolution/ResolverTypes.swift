@@ -40,8 +40,10 @@ public struct BuildSystem: Equatable, Sendable {
     /// No pyproject.toml `[build-system]`: pip's legacy default was used.
     public var defaulted: Bool
 
-    /// What pip assumes for a project with no `[build-system]`: setuptools' legacy backend.
-    public static let legacy = BuildSystem(requires: ["setuptools>=40.8.0"], backend: "setuptools.build_meta:__legacy__", defaulted: true)
+    /// What pip assumes for a project with no `[build-system]`: setuptools' legacy
+    /// backend, with `setuptools>=40.8.0` and (pip before 25.1) `wheel`. uv asks for
+    /// setuptools only; fetching wheel too covers both at the cost of one small file.
+    public static let legacy = BuildSystem(requires: ["setuptools>=40.8.0", "wheel"], backend: "setuptools.build_meta:__legacy__", defaulted: true)
 
     public var usesSetuptools: Bool { backend?.hasPrefix("setuptools.build_meta") ?? true }
 }
@@ -82,6 +84,8 @@ public struct Pin: Equatable, Sendable, CustomStringConvertible {
     /// dependencies are dynamic): its dependencies are not known.
     public internal(set) var note: String?
     public internal(set) var buildSystem: BuildSystem?
+    /// Who required it: pins ("alpha 2.0") or the input ("the input (reqs.txt:3)").
+    public internal(set) var requiredBy: [String] = []
 
     public var description: String { "\(name) \(version)" }
     public var ref: FileRef { FileRef(project: name, file: file) }

@@ -21,6 +21,7 @@ public enum SdistDetails {
                 var requires = dependencies.compactMap(\.string)
                 for (extra, items) in project["optional-dependencies"]?.table ?? [:] where !dynamic.contains("optional-dependencies") {
                     for item in items.strings { requires.append(withExtraMarker(item, extra: extra)) }
+                    result.metadata.providesExtra.append(extra)
                 }
                 result.metadata.requiresDist = requires
                 if let rp = project["requires-python"]?.string { result.metadata.requiresPython = rp }
