@@ -44,8 +44,8 @@ import Testing
     }
 
     func best(_ spec: String, hashes: Set<String> = []) -> String? {
-        ProjectVersions(page: page, target: target, tags: target.compatibleTags)
-            .candidates(SpecifierSet(parsing: spec)!, hashes: hashes).first?.1.filename
+        let versions = ProjectVersions(page: page, target: target, tags: target.compatibleTags)
+        return versions.candidates(SpecifierSet(parsing: spec)!, hashes: hashes).first.map { versions.file($0).filename }
     }
 
     @Test func picksNewestCompatibleBestWheel() {

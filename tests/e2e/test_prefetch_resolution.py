@@ -2,17 +2,19 @@
 stopped, and pip (with dependencies and build isolation) and uv install in fresh
 environments from the cache alone. The corpus (corpus.build_prefetch) holds a
 dependency graph, sdist-only projects, and real setuptools/wheel wheels."""
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+import urllib.parse
 
 import pytest
 
 import corpus as corpus_module
-from harness import FakeUpstream
+from harness import FakeUpstream, http_get
 
 REAL_WHEELS = os.path.join(sys.prefix, "corpus-wheels")  # scripts/test-env.sh puts them there
 UV = shutil.which("uv") or os.path.join(os.path.dirname(sys.executable), "uv")
@@ -225,3 +227,30 @@ def test_pyproject_uv_lock_and_pylock_install_offline(upstream, start_wheelhouse
             assert install.returncode == 0, name + install.stdout + install.stderr
         assert venv.installed()["lib"] == "1.5", name
         offline.stop()
+
+
+def test_check_fails_exactly_where_the_offline_install_would(upstream, start_wheelhouse, venv_factory, tmp_path):
+    """The issue's case: the sdist is cached, the setuptools to build it is not."""
+    up = upstream("--metadata")
+    wh = start_wheelhouse(up.url)
+    status, _, body = http_get(f"{wh.index_url}legacysdist/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert status == 200
+    sdist = json.loads(body)["files"][0]["url"]
+    assert http_get(urllib.parse.urljoin(f"{wh.index_url}legacysdist/", sdist))[0] == 200
+
+    check = prefetch(wh, "--check", "legacysdist==1.0")
+    assert check.returncode == 1, check.stdout
+    assert "missing: setuptools: page not in the cache (required by build requirements of legacysdist 1.0)" in check.stdout, check.stdout
+    up.stop()
+    venv = venv_factory()
+    install = venv.pip("install", "--no-cache-dir", "--index-url", wh.index_url, "legacysdist==1.0")
+    assert install.returncode != 0 and "setuptools" in install.stdout + install.stderr
+
+    # After a prefetch (upstream back), both agree the other way.
+    up2 = upstream("--metadata")
+    wh2 = start_wheelhouse(up2.url, wh.data_dir)
+    wh.stop()
+    assert prefetch(wh2, "legacysdist==1.0").returncode == 0
+    up2.stop()
+    assert prefetch(wh2, "--check", "legacysdist==1.0").returncode == 0
+    assert venv.pip("install", "--no-cache-dir", "--index-url", wh2.index_url, "legacysdist==1.0").returncode == 0

@@ -6,22 +6,27 @@ import PyPICache
 struct ProjectVersions {
     struct Release {
         let version: Version
-        /// Installable files, best first: wheels by tag rank, then sdists.
-        let files: [DistributionFile]
+        /// Installable files (indices into `files`), best first: wheels by tag rank, then sdists.
+        let files: [Int32]
     }
 
+    /// A candidate: a release and the one file pip would take of it (indices).
+    struct Candidate {
+        let release: Int32
+        let file: Int32
+    }
+
+    /// The page's own array (shared storage, not a copy): releases refer to it by index.
+    let files: [DistributionFile]
     /// Newest first.
     let releases: [Release]
-    /// Every version the page lists, for explanations.
-    let listed: [Version]
 
     init(page: ProjectPage, target: Target, tags: [String: Int]) {
-        var byVersion: [Version: [(DistributionFile, Int)]] = [:]
-        var listed: Set<Version> = []
+        files = page.files
+        var byVersion: [Version: [(Int32, Int)]] = [:]
         let python = Version("\(target.pythonMajor).\(target.pythonMinor)")!
-        for file in page.files {
+        for (index, file) in files.enumerated() {
             guard let text = file.version, let version = Version(text) else { continue }
-            listed.insert(version)
             if let rp = file.requiresPython, !rp.isEmpty, let spec = SpecifierSet(parsing: rp), !spec.contains(python, prereleases: true) { continue }
             let rank: Int
             if file.isWheel {
@@ -32,35 +37,37 @@ struct ProjectVersions {
             } else {
                 continue  // .egg, .exe, .msi, .rpm: pip never installs those
             }
-            byVersion[version, default: []].append((file, rank))
+            byVersion[version, default: []].append((Int32(index), rank))
         }
         releases = byVersion.keys.sorted(by: >).map { v in
             Release(version: v, files: byVersion[v]!.sorted { $0.1 < $1.1 }.map(\.0))
         }
-        self.listed = listed.sorted(by: >)
     }
 
     static func isSdist(_ filename: String) -> Bool {
         filename.hasSuffix(".tar.gz") || filename.hasSuffix(".zip") || filename.hasSuffix(".tar.bz2") || filename.hasSuffix(".tgz")
     }
 
+    func version(_ c: Candidate) -> Version { releases[Int(c.release)].version }
+    func file(_ c: Candidate) -> DistributionFile { files[Int(c.file)] }
+
     /// The candidates pip would consider, best first, each with the file it would
     /// install: versions the specifier allows (pre-releases only when a clause names
     /// one or nothing else fits), files with the given hashes, and yanked files only
     /// when the specifier pins a version that only yanked files provide (PEP 592).
-    func candidates(_ specifier: SpecifierSet, hashes: Set<String>) -> [(Version, DistributionFile)] {
-        var applicable: [(Version, [DistributionFile])] = []
-        for release in releases where specifier.contains(release.version, prereleases: true) {
-            let files = hashes.isEmpty ? release.files : release.files.filter { $0.sha256.map(hashes.contains) == true }
-            if !files.isEmpty { applicable.append((release.version, files)) }
+    func candidates(_ specifier: SpecifierSet, hashes: Set<String>) -> [Candidate] {
+        var applicable: [(Int32, [Int32])] = []
+        for (r, release) in releases.enumerated() where specifier.contains(release.version, prereleases: true) {
+            let fitting = hashes.isEmpty ? release.files : release.files.filter { files[Int($0)].sha256.map(hashes.contains) == true }
+            if !fitting.isEmpty { applicable.append((Int32(r), fitting)) }
         }
-        if !specifier.allowsPrereleases, applicable.contains(where: { !$0.0.isPrerelease }) {
-            applicable.removeAll { $0.0.isPrerelease }
+        if !specifier.allowsPrereleases, applicable.contains(where: { !releases[Int($0.0)].version.isPrerelease }) {
+            applicable.removeAll { releases[Int($0.0)].version.isPrerelease }
         }
-        let allYanked = applicable.allSatisfy { $0.1.allSatisfy { $0.yanked != nil } }
+        let allYanked = applicable.allSatisfy { $0.1.allSatisfy { files[Int($0)].yanked != nil } }
         let yankedAllowed = allYanked && specifier.pin != nil
-        return applicable.compactMap { version, files in
-            (files.first { $0.yanked == nil } ?? (yankedAllowed ? files.first : nil)).map { (version, $0) }
+        return applicable.compactMap { release, fitting in
+            (fitting.first { files[Int($0)].yanked == nil } ?? (yankedAllowed ? fitting.first : nil)).map { Candidate(release: release, file: $0) }
         }
     }
 }

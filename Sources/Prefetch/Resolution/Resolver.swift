@@ -12,9 +12,11 @@ import PyPICache
 /// The resolver never waits: its data comes from a `ResolverData` that answers from
 /// memory. When something is missing it stops with `.needs` (the request it is
 /// blocked on, plus what it will likely ask for next, so the caller can fetch in
-/// parallel), and the caller runs it again from the start once data has arrived.
-/// Re-running is cheap next to the network, and it makes the result a pure
-/// function of the data: the same pins whatever order responses arrive in.
+/// parallel), and the caller runs it again once data has arrived. A run resumes
+/// from the stack where the last one stopped: every step before that point used
+/// only answers that were already there, and answers never change, so a fresh
+/// run would retrace exactly those steps. The result is a pure function of the
+/// data: the same pins whatever order responses arrive in.
 public final class Resolver {
     public let target: Target
     let inputs: [Requirement]
@@ -24,8 +26,14 @@ public final class Resolver {
     let python: Version
     static let maxAttempts = 100_000
 
-    private var versionsCache: [ProjectName: ProjectVersions] = [:]
+    private let versionsCache: ProjectVersionsCache
     private var parsedCache: [String: ParsedDetails] = [:]
+    /// Candidates by project and (specifier, hashes): the same questions come back often.
+    private var candidatesCache: [ProjectName: [String: [ProjectVersions.Candidate]]] = [:]
+    /// Where the last run stopped for data (see the type's comment).
+    private var savedSearch: SearchState?
+    /// Runs so far (the first, and one per resumption).
+    public private(set) var runs = 0
     /// Candidates tried in the last run (a measure of how much backtracking it took).
     public private(set) var attempts = 0
 
@@ -36,25 +44,18 @@ public final class Resolver {
         let details: DistributionDetails
     }
 
-    struct State {
-        var pins: [ProjectName: Pin] = [:]
-        var criteria: [ProjectName: Criterion] = [:]
-        /// Projects in the order they were first required: iteration is deterministic.
-        var order: [ProjectName] = []
-        /// Projects that could not be looked at, and why.
-        var holes: [ProjectName: String] = [:]
-        /// The project pinned to make this state from the one below it.
-        var decision: ProjectName?
+    typealias State = SearchState.State
 
-        mutating func add(_ demand: Demand) {
-            let name = demand.requirement.name
-            if criteria[name] == nil { order.append(name) }
-            criteria[name, default: Criterion()].demands.append(demand)
-        }
+    /// What accepting a candidate changes.
+    struct Plan {
+        let pin: Pin
+        /// Re-pinning (more extras): the old pin's demands no longer hold.
+        let dropDemandsOf: String?
+        let demands: [Demand]
     }
 
     enum Trial {
-        case accepted(State)
+        case accepted(Plan)
         case rejected(String)
         case pending(DataRequest)
     }
@@ -63,8 +64,11 @@ public final class Resolver {
     /// sdists, whose build systems still matter.
     let followDependencies: Bool
 
-    public init(target: Target, requirements: [Requirement], constraints: [Requirement], followDependencies: Bool = true) {
+    /// `versions`: shared by the resolvers of one target (a build's and the input's).
+    public init(target: Target, requirements: [Requirement], constraints: [Requirement], followDependencies: Bool = true,
+                versions: ProjectVersionsCache = ProjectVersionsCache()) {
         self.target = target
+        versionsCache = versions
         self.followDependencies = followDependencies
         environment = target.markerEnvironment
         tags = target.compatibleTags
@@ -76,49 +80,66 @@ public final class Resolver {
     }
 
     public func resolve(_ data: ResolverData) -> ResolutionOutcome {
-        var root = State()
-        for requirement in inputs { root.add(Demand(requirement: requirement, parent: nil)) }
-        var stack = [root]
-        attempts = 0
+        runs += 1
+        var search: SearchState
+        if let saved = savedSearch {
+            search = saved
+            savedSearch = nil
+        } else {
+            search = SearchState()
+            for requirement in inputs { search.add(Demand(requirement: requirement, parent: nil)) }
+            attempts = 0
+        }
+        func stop(_ blocking: DataRequest, _ open: [ProjectName]) -> ResolutionOutcome {
+            savedSearch = search
+            return .needs(blocking: blocking, likely: likely(open, search.state, data))
+        }
         while true {
-            let top = stack.count - 1
-            let open = stack[top].order.filter { !isSatisfied($0, in: stack[top]) }
-            if open.isEmpty { return finish(stack[top]) }
-            let name = preferred(open, in: stack[top])
+            let open = search.state.order.filter { !isSatisfied($0, in: search.state) }
+            if open.isEmpty { return finish(search.state) }
+            let name = preferred(open, in: search.state)
             let versions: ProjectVersions
             switch self.versions(of: name, data) {
-            case .pending: return .needs(blocking: .page(name), likely: likely(open, stack[top], data))
+            case .pending: return stop(.page(name), open)
             case .unavailable(let why):
-                stack[top].holes[name] = why
+                search.setHole(name, why)
                 continue
             case .ready(let v): versions = v
             }
-            let criterion = stack[top].criteria[name]!
-            var accepted: State?
-            for (version, file) in versions.candidates(spec(name, criterion), hashes: hashes(name, criterion))
-            where criterion.excluded[version] == nil {
+            let criterion = search.state.criteria[name]!
+            var accepted = false
+            for candidate in candidates(name, versions, spec(name, criterion), hashes(name, criterion))
+            where criterion.excluded[versions.version(candidate)] == nil {
+                let version = versions.version(candidate), file = versions.file(candidate)
                 attempts += 1
                 guard attempts <= Resolver.maxAttempts else {
                     return .conflict(["gave up after trying \(Resolver.maxAttempts) candidates: pin more requirements"])
                 }
-                switch trial(name, version, file, in: stack[top], data) {
-                case .pending(let request): return .needs(blocking: request, likely: likely(open, stack[top], data))
-                case .rejected(let why): stack[top].criteria[name]!.exclude(version, because: why)
-                case .accepted(let next): accepted = next
+                switch trial(name, version, file, in: search.state, data) {
+                case .pending(let request): return stop(request, open)
+                case .rejected(let why): search.updateCriterion(name) { $0.exclude(version, because: why) }
+                case .accepted(let plan):
+                    search.decide(name, version)
+                    apply(plan, to: &search)
+                    accepted = true
                 }
-                if accepted != nil { break }
+                if accepted { break }
             }
-            if let accepted {
-                stack.append(accepted)
-                continue
-            }
-            let why = explain(name, in: stack[top], versions)
-            guard stack.count > 1 else { return .conflict(why) }
-            let popped = stack.removeLast()
-            let decision = popped.decision!
-            let tried = popped.pins[decision]!
-            stack[stack.count - 1].criteria[decision]!.exclude(tried.version, because: "leads to a conflict:\n" + why.joined(separator: "\n"))
+            if accepted { continue }
+            let why = explain(name, in: search.state, versions)
+            guard let (decision, version) = search.undoDecision() else { return .conflict(why) }
+            search.updateCriterion(decision) { $0.exclude(version, because: "leads to a conflict:\n" + why.joined(separator: "\n")) }
         }
+    }
+
+    private func apply(_ plan: Plan, to search: inout SearchState) {
+        if let parent = plan.dropDemandsOf {
+            for name in search.state.order where search.state.criteria[name]!.demands.contains(where: { $0.parent == parent }) {
+                search.updateCriterion(name) { $0.demands.removeAll { $0.parent == parent } }
+            }
+        }
+        for demand in plan.demands { search.add(demand) }
+        search.setPin(plan.pin.name, plan.pin)
     }
 
     // MARK: - One candidate
@@ -136,10 +157,7 @@ public final class Resolver {
                 case .ready(let p): pin.buildSystem = p.details.buildSystem
                 }
             }
-            var next = state
-            next.pins[name] = pin
-            next.decision = name
-            return .accepted(next)
+            return .accepted(Plan(pin: pin, dropDemandsOf: nil, demands: []))
         }
         switch details(ref, data) {
         case .pending: return .pending(.details(ref))
@@ -161,39 +179,35 @@ public final class Resolver {
             extras.formUnion(more)
             requires = parsed.map { dependencies($0, extras: extras) } ?? []
         }
-        var next = state
-        if state.pins[name] != nil {
-            // Re-pinning (more extras asked for): what the old pin required no longer holds.
-            for key in next.criteria.keys { next.criteria[key]!.demands.removeAll { $0.parent == "\(name) \(state.pins[name]!.version)" } }
-        }
+        var demands: [Demand] = []
         for requirement in requires where requirement.name != name {
             let demand = Demand(requirement: requirement, parent: me)
             let depName = requirement.name
-            if next.holes[depName] == nil, let pin = next.pins[depName], !satisfies(pin, requirement, extrasToo: false) {
-                let others = next.criteria[depName]!.demands.map(\.source).joined(separator: ", ")
+            if state.holes[depName] == nil, let pin = state.pins[depName], !satisfies(pin, requirement, extrasToo: false) {
+                let others = state.criteria[depName]!.demands.map(\.source).joined(separator: ", ")
                 return .rejected("requires \(demand.text), but \(pin) is chosen (required by \(others))")
             }
             switch self.versions(of: depName, data) {
             case .pending: return .pending(.page(depName))
             case .unavailable: break
             case .ready(let versions):
-                var merged = next.criteria[depName] ?? Criterion()
+                var merged = state.criteria[depName] ?? Criterion()
                 merged.demands.append(demand)
-                let fits = versions.candidates(spec(depName, merged), hashes: hashes(depName, merged)).contains { merged.excluded[$0.0] == nil }
+                let fits = candidates(depName, versions, spec(depName, merged), hashes(depName, merged)).contains { merged.excluded[versions.version($0)] == nil }
                 if !fits {
                     let others = merged.demands.dropLast().map { "\($0.text) (\($0.source))" } + (constraints[depName] ?? []).map { "\($0.specifier) (constraint, \($0.origin))" }
                     return .rejected("requires \(demand.text), but no version of \(depName) fits" + (others.isEmpty ? " (there are: \(listing(versions)))" : " it and " + others.joined(separator: ", ")))
                 }
             }
-            next.add(demand)
+            demands.append(demand)
         }
         var pin = Pin(name: name, version: version, extras: extras, file: file)
         pin.dependencies = requires.map(\.name).filter { $0 != name }
         pin.note = note
         pin.buildSystem = parsed?.details.buildSystem
-        next.pins[name] = pin
-        next.decision = name
-        return .accepted(next)
+        // Re-pinning (more extras asked for): what the old pin required no longer holds.
+        let old = state.pins[name].map { "\(name) \($0.version)" }
+        return .accepted(Plan(pin: pin, dropDemandsOf: old, demands: demands))
     }
 
     /// Requires-Dist entries that apply to the target with these extras.
@@ -216,8 +230,10 @@ public final class Resolver {
 
     private func isSatisfied(_ name: ProjectName, in state: State) -> Bool {
         if state.holes[name] != nil { return true }
+        let demands = state.criteria[name]!.demands
+        guard !demands.isEmpty else { return true }  // only a dropped pin asked for it
         guard let pin = state.pins[name] else { return false }
-        return state.criteria[name]!.demands.allSatisfy { satisfies(pin, $0.requirement, extrasToo: true) }
+        return demands.allSatisfy { satisfies(pin, $0.requirement, extrasToo: true) }
     }
 
     private func satisfies(_ pin: Pin, _ requirement: Requirement, extrasToo: Bool) -> Bool {
@@ -248,9 +264,9 @@ public final class Resolver {
                 continue
             }
             let criterion = state.criteria[name]!
-            if let best = versions.candidates(spec(name, criterion), hashes: hashes(name, criterion)).first(where: { criterion.excluded[$0.0] == nil }),
-               followDependencies || !best.1.isWheel {
-                let ref = FileRef(project: name, file: best.1)
+            if let best = candidates(name, versions, spec(name, criterion), hashes(name, criterion)).first(where: { criterion.excluded[versions.version($0)] == nil }),
+               followDependencies || !versions.file(best).isWheel {
+                let ref = FileRef(project: name, file: versions.file(best))
                 if case .pending = data.details(ref) { out.append(.details(ref)) }
             }
         }
@@ -259,14 +275,22 @@ public final class Resolver {
 
     // MARK: - Data, parsed once
 
+    private func candidates(_ name: ProjectName, _ versions: ProjectVersions, _ spec: SpecifierSet, _ hashes: Set<String>) -> [ProjectVersions.Candidate] {
+        let key = spec.description + "|" + hashes.sorted().joined(separator: ",")
+        if let cached = candidatesCache[name]?[key] { return cached }
+        let found = versions.candidates(spec, hashes: hashes)
+        candidatesCache[name, default: [:]][key] = found
+        return found
+    }
+
     private func versions(of name: ProjectName, _ data: ResolverData) -> Lookup<ProjectVersions> {
-        if let cached = versionsCache[name] { return .ready(cached) }
+        if let cached = versionsCache.entries[name] { return .ready(cached) }
         switch data.page(name) {
         case .pending: return .pending
         case .unavailable(let why): return .unavailable(why)
         case .ready(let page):
             let versions = ProjectVersions(page: page, target: target, tags: tags)
-            versionsCache[name] = versions
+            versionsCache.entries[name] = versions
             return .ready(versions)
         }
     }
@@ -326,7 +350,7 @@ public final class Resolver {
     }
 
     private func listing(_ versions: ProjectVersions) -> String {
-        let shown = versions.releases.prefix(12).map { $0.version.description + ($0.files.allSatisfy { $0.yanked != nil } ? " (yanked)" : "") }
+        let shown = versions.releases.prefix(12).map { $0.version.description + ($0.files.allSatisfy { versions.files[Int($0)].yanked != nil } ? " (yanked)" : "") }
         return shown.isEmpty ? "none" : shown.joined(separator: ", ") + (versions.releases.count > 12 ? ", ..." : "")
     }
 }
@@ -335,4 +359,10 @@ extension Criterion {
     mutating func exclude(_ version: Version, because why: String) {
         if excluded.updateValue(why, forKey: version) == nil { excludedOrder.append(version) }
     }
+}
+
+/// Projects' versions as one target sees them, parsed once for every resolver of that target.
+public final class ProjectVersionsCache {
+    var entries: [ProjectName: ProjectVersions] = [:]
+    public init() {}
 }

@@ -96,7 +96,10 @@ struct Demand: Equatable {
     let requirement: Requirement
     let parent: String?
 
-    var source: String { parent ?? "the input (\(requirement.origin))" }
+    /// Build requirements come from a build system, not from the user's input.
+    var source: String {
+        parent ?? (requirement.origin.file.hasPrefix("build requirements of ") ? requirement.origin.file : "the input (\(requirement.origin))")
+    }
     var text: String {
         let extras = requirement.extras.isEmpty ? "" : "[\(requirement.extras.joined(separator: ","))]"
         let spec = requirement.specifier.description

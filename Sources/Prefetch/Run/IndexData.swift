@@ -40,10 +40,15 @@ final class IndexData: ResolverData {
     var onArrival: (DataRequest) -> Void = { _ in }
     var onFile: (FileRef, FileOutcome) -> Void = { _, _ in }
 
-    init(fetcher: HTTPFetcher, server: String, check: Bool) {
+    /// Which of a page's files to keep in memory: the rest can never be chosen
+    /// (numpy lists ~30 wheels per release; one or two fit a target).
+    private let keep: (DistributionFile) -> Bool
+
+    init(fetcher: HTTPFetcher, server: String, check: Bool, keep: @escaping (DistributionFile) -> Bool = { _ in true }) {
         self.fetcher = fetcher
         self.server = server
         self.check = check
+        self.keep = keep
     }
 
     func page(_ name: ProjectName) -> Lookup<ProjectPage> { pages[name] ?? .pending }
@@ -64,7 +69,7 @@ final class IndexData: ResolverData {
         fetcher.get(url, headers: ["Accept: application/vnd.pypi.simple.v1+json"] + cacheHeaders, body: .keep(limit: 256 << 20)) { [self] result in
             switch result {
             case .success(let body, _, _):
-                do { pages[name] = .ready(try UpstreamPageParser.parseJSON(body, baseURL: url, project: name)) } catch {
+                do { pages[name] = .ready(try PageReader.read(body, pageURL: url, project: name, keep: keep)) } catch {
                     pages[name] = .unavailable("unreadable page: \(error)")
                 }
             case .failure(let status, let reason):

@@ -52,6 +52,8 @@ public final class PrefetchRunner {
     private var summary = Summary()
     private var jobs: [ResolutionJob] = []
     private var buildKeys: Set<String> = []
+    /// One per target, shared by its resolvers.
+    private var versionsCaches: [String: ProjectVersionsCache] = [:]
     private var wanted: [Wanted] = []
     private var wantedURLs: Set<String> = []
     /// Files already through the server (fetched to read their details).
@@ -64,7 +66,13 @@ public final class PrefetchRunner {
         self.options = options
         self.progress = progress
         // Pages and metadata are small: more of them at once than of files.
-        data = IndexData(fetcher: HTTPFetcher(loop: loop, limit: max(16, options.parallel)), server: options.server, check: options.check)
+        let tagTables = options.targets.map { ($0, $0.compatibleTags) }
+        let keepAll = options.allFiles
+        let keep: (DistributionFile) -> Bool = { file in
+            keepAll || !file.isWheel || tagTables.contains { target, tags in target.rank(ofWheel: file.filename, in: tags) != nil }
+        }
+        data = IndexData(fetcher: HTTPFetcher(loop: loop, limit: max(16, options.parallel)), server: options.server,
+                         check: options.check, keep: keep)
         files = HTTPFetcher(loop: loop, limit: options.parallel)
         data.onArrival = { [unowned self] request in
             for job in jobs { if case .blocked(let r) = job.state, r == request { job.state = .runnable } }
@@ -85,7 +93,8 @@ public final class PrefetchRunner {
                 progress.line("\(r.origin): skipped \(r.name) for \(label): marker excludes the target")
             }
             jobs.append(ResolutionJob(label: label, target: target, requirements: set.requirements,
-                                      constraints: set.constraints, followDependencies: options.followDependencies))
+                                      constraints: set.constraints, followDependencies: options.followDependencies,
+                                      versions: versions(for: target)))
             for (origin, buildSystem) in set.buildSystems { addBuildJob(buildSystem, for: origin, target: target) }
         }
         var downloading = false
@@ -178,7 +187,15 @@ public final class PrefetchRunner {
         }
         let label = "build requirements of \(what) (Python \(target.pythonMajor).\(target.pythonMinor))"
         jobs.append(ResolutionJob(label: label, target: target, requirements: requirements, constraints: options.buildConstraints,
-                                  buildSystem: buildSystem))
+                                  buildSystem: buildSystem, versions: versions(for: target)))
+    }
+
+    private func versions(for target: Target) -> ProjectVersionsCache {
+        let key = "\(target.pythonMajor).\(target.pythonMinor)|\(target.platforms.first ?? "")"
+        if let cache = versionsCaches[key] { return cache }
+        let cache = ProjectVersionsCache()
+        versionsCaches[key] = cache
+        return cache
     }
 
     /// Reports a problem once, as missing (check) or failed.
@@ -205,22 +222,37 @@ public final class PrefetchRunner {
         }
     }
 
+    private func download(_ item: Wanted) {
+        let file = item.ref.file
+        files.get(file.url, sha256: file.sha256, body: .discard) { [self] result in
+            switch result {
+            case .success(_, let bytes, let cache):
+                fileSettled(item.ref, cache == "HIT" ? .cached : .fetched(bytes: bytes))
+            case .failure(_, let reason):
+                problem(file.url, missing: false, "\(file.filename): \(reason) (\(item.why))")
+            }
+        }
+    }
+
     private func startDownloads() {
         for item in wanted where !settled.contains(item.ref.file.url) {
             let file = item.ref.file
-            let headers = options.check ? ["Cache-Control: only-if-cached"] : []
-            files.get(file.url, headers: headers, head: options.check, sha256: file.sha256, body: .discard) { [self] result in
+            let headers = ["Cache-Control: only-if-cached"]
+            // Ask first: a cached file need not travel (a devstack set is gigabytes).
+            files.get(file.url, headers: headers, head: true, body: .discard) { [self] result in
                 switch result {
-                case .success(_, let bytes, let cache):
-                    fileSettled(item.ref, options.check || cache == "HIT" ? .cached : .fetched(bytes: bytes))
-                case .failure(let status, let reason):
+                case .success:
+                    fileSettled(item.ref, .cached)
+                case .failure(let status, let reason) where options.check:
                     let missing = options.check && status == 504
                     problem(file.url, missing: missing, "\(file.filename)\(missing ? " not in the cache" : ": " + reason) (\(item.why))")
+                case .failure:
+                    download(item)
                 }
             }
             // PEP 658: resolvers read `.metadata` before choosing; offline they must find it too.
             if file.isWheel, file.coreMetadata != nil, !data.hasDetails(item.ref) {
-                files.get(file.url + ".metadata", headers: headers, head: options.check, body: .discard) { [self] result in
+                files.get(file.url + ".metadata", headers: options.check ? headers : [], head: options.check, body: .discard) { [self] result in
                     if case .failure(let status, let reason) = result {
                         let missing = options.check && status == 504
                         problem(file.url + ".metadata", missing: missing, "metadata of \(file.filename)\(missing ? " not in the cache" : ": " + reason)")

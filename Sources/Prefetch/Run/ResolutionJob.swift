@@ -21,16 +21,19 @@ final class ResolutionJob {
     private(set) var resolver: Resolver
     var state = State.runnable
     private(set) var addedWheel = false
+    private let versions: ProjectVersionsCache
 
     init(label: String, target: Target, requirements: [Requirement], constraints: [Requirement],
-         followDependencies: Bool = true, buildSystem: BuildSystem? = nil) {
+         followDependencies: Bool = true, buildSystem: BuildSystem? = nil, versions: ProjectVersionsCache) {
+        self.versions = versions
         self.label = label
         self.target = target
         self.requirements = requirements
         self.constraints = constraints
         self.followDependencies = followDependencies
         self.buildSystem = buildSystem
-        resolver = Resolver(target: target, requirements: requirements, constraints: constraints, followDependencies: followDependencies)
+        resolver = Resolver(target: target, requirements: requirements, constraints: constraints, followDependencies: followDependencies,
+                            versions: versions)
     }
 
     var isBuild: Bool { buildSystem != nil }
@@ -46,7 +49,8 @@ final class ResolutionJob {
         addedWheel = true
         let origin = Requirement.Origin(file: "setuptools \(setuptools.version) (get_requires_for_build_wheel)", line: 0)
         requirements.append(try! RequirementsParser.requirement("wheel", hashes: [], origin: origin))
-        resolver = Resolver(target: target, requirements: requirements, constraints: constraints, followDependencies: followDependencies)
+        resolver = Resolver(target: target, requirements: requirements, constraints: constraints, followDependencies: followDependencies,
+                            versions: versions)
         state = .runnable
         return true
     }
