@@ -46,6 +46,10 @@ struct PrefetchCommand: ParsableCommand {
             help: "Constraints for build requirements of sdists (repeatable), as pip's --build-constraint.")
     var buildConstraintFiles: [String] = []
 
+    @Flag(name: .customLong("per-file"),
+          help: "Resolve each -r input as an environment of its own (a devstack service each), not all together.")
+    var perFile = false
+
     @Flag(name: .customLong("no-deps"), help: "Fetch only what the input names, not its dependencies (build requirements still).")
     var noDeps = false
 
@@ -84,20 +88,32 @@ struct PrefetchCommand: ParsableCommand {
                 targets.append(target)
             }
         }
-        var set = RequirementSet()
+        var sets: [(name: String, set: RequirementSet)] = []
         var buildConstraints: [Requirement] = []
         do {
-            var plainFiles: [String] = []
-            for file in requirementFiles {
-                if let kind = ProjectFiles.kind(of: file) {
-                    set.merge(try ProjectFiles.read(file, kind: kind, extras: extra, groups: group))
-                } else {
-                    plainFiles.append(file)
-                }
-            }
-            set.merge(try RequirementsParser.parse(files: plainFiles, requirements: requirements))
+            var constraints: [Requirement] = []
             for file in constraintFiles {
-                set.constraints += try RequirementsParser.parse(files: [file]).requirements
+                constraints += try RequirementsParser.parse(files: [file]).requirements
+            }
+            func read(_ files: [String], requirements: [String]) throws -> RequirementSet {
+                var set = RequirementSet()
+                var plainFiles: [String] = []
+                for file in files {
+                    if let kind = ProjectFiles.kind(of: file) {
+                        set.merge(try ProjectFiles.read(file, kind: kind, extras: extra, groups: group))
+                    } else {
+                        plainFiles.append(file)
+                    }
+                }
+                set.merge(try RequirementsParser.parse(files: plainFiles, requirements: requirements))
+                set.constraints += constraints
+                return set
+            }
+            if perFile {
+                sets = try requirementFiles.map { ($0, try read([$0], requirements: [])) }
+                if !requirements.isEmpty { sets.append(("<command line>", try read([], requirements: requirements))) }
+            } else {
+                sets = [("", try read(requirementFiles, requirements: requirements))]
             }
             for file in buildConstraintFiles {
                 buildConstraints += try RequirementsParser.parse(files: [file]).requirements
@@ -131,8 +147,9 @@ struct PrefetchCommand: ParsableCommand {
         options.parallel = parallel
         let where_ = dataDir.map { "data directory \($0)" } ?? serverURL
         let targetNames = targets.map { "Python \($0.pythonMajor).\($0.pythonMinor) on \($0.platforms.first ?? "?")" }
-        Terminal.write("\(check ? "checking" : "prefetching") \(set.requirements.count) requirements for \(targetNames.joined(separator: ", ")) via \(where_)\n")
-        let summary = try PrefetchRunner(loop: loop, options: options, progress: Progress()).run(set)
+        let count = sets.reduce(0) { $0 + $1.set.requirements.count }
+        Terminal.write("\(check ? "checking" : "prefetching") \(count) requirements\(sets.count > 1 ? " in \(sets.count) environments" : "") for \(targetNames.joined(separator: ", ")) via \(where_)\n")
+        let summary = try PrefetchRunner(loop: loop, options: options, progress: Progress()).run(sets)
         if let (proxy, server) = embedded {
             server.stop()
             proxy.shutdown()

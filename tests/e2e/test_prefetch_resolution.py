@@ -254,3 +254,17 @@ def test_check_fails_exactly_where_the_offline_install_would(upstream, start_whe
     up2.stop()
     assert prefetch(wh2, "--check", "legacysdist==1.0").returncode == 0
     assert venv.pip("install", "--no-cache-dir", "--index-url", wh2.index_url, "legacysdist==1.0").returncode == 0
+
+
+def test_per_file_resolves_each_service_on_its_own(upstream, start_wheelhouse, tmp_path):
+    """Two services pin different versions of lib: one environment each, not one for both."""
+    wh = start_wheelhouse(upstream("--metadata").url)
+    (tmp_path / "lms.txt").write_text("lib==1.5\nhelper==1.0\n")
+    (tmp_path / "cms.txt").write_text("lib==2.5\n")
+    together = prefetch(wh, "-r", str(tmp_path / "lms.txt"), "-r", str(tmp_path / "cms.txt"))
+    assert together.returncode == 1 and "no version of lib fits" in together.stdout, together.stdout
+    each = prefetch(wh, "--per-file", "-r", str(tmp_path / "lms.txt"), "-r", str(tmp_path / "cms.txt"))
+    assert each.returncode == 0, each.stdout
+    assert pins(each.stdout, f"{tmp_path / 'lms.txt'} for Python 3.11") == {"lib==1.5", "helper==1.0"}
+    assert pins(each.stdout, f"{tmp_path / 'cms.txt'} for Python 3.11") == {"lib==2.5"}
+    assert "fetched: lib-1.5-py3-none-any.whl" in each.stdout and "fetched: lib-2.5-py3-none-any.whl" in each.stdout

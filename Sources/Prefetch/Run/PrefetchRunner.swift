@@ -82,20 +82,28 @@ public final class PrefetchRunner {
 
     /// Drives the loop until every resolution and download is done.
     public func run(_ set: RequirementSet) throws -> Summary {
-        for note in set.notes {
-            progress.line(note)
-            if note.contains("skipped") { summary.skipped += 1 }
-        }
-        for target in options.targets {
-            let label = "Python \(target.pythonMajor).\(target.pythonMinor) on \(target.platforms.first ?? "?")"
-            for r in set.requirements where !(r.marker?.evaluate(target.markerEnvironment) ?? true) {
-                summary.skipped += 1
-                progress.line("\(r.origin): skipped \(r.name) for \(label): marker excludes the target")
+        try run([("", set)])
+    }
+
+    /// Each set is an environment of its own (a devstack service), resolved separately
+    /// for every target; `name` labels its resolutions ("" for a single set).
+    public func run(_ sets: [(name: String, set: RequirementSet)]) throws -> Summary {
+        for (name, set) in sets {
+            for note in set.notes {
+                progress.line(note)
+                if note.contains("skipped") { summary.skipped += 1 }
             }
-            jobs.append(ResolutionJob(label: label, target: target, requirements: set.requirements,
-                                      constraints: set.constraints, followDependencies: options.followDependencies,
-                                      versions: versions(for: target)))
-            for (origin, buildSystem) in set.buildSystems { addBuildJob(buildSystem, for: origin, target: target) }
+            for target in options.targets {
+                let label = (name.isEmpty ? "" : "\(name) for ") + "Python \(target.pythonMajor).\(target.pythonMinor) on \(target.platforms.first ?? "?")"
+                for r in set.requirements where !(r.marker?.evaluate(target.markerEnvironment) ?? true) {
+                    summary.skipped += 1
+                    progress.line("\(r.origin): skipped \(r.name) for \(label): marker excludes the target")
+                }
+                jobs.append(ResolutionJob(label: label, target: target, requirements: set.requirements,
+                                          constraints: set.constraints, followDependencies: options.followDependencies,
+                                          versions: versions(for: target)))
+                for (origin, buildSystem) in set.buildSystems { addBuildJob(buildSystem, for: origin, target: target) }
+            }
         }
         var downloading = false
         while true {
