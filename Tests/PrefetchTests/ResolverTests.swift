@@ -217,4 +217,16 @@ private extension String {
         #expect(pins(resolver.resolve(data)) == ["a": "1.0", "b": "1.0", "c": "1.0"])
         #expect(runs <= 5, "likely requests are fetched together: \(runs) runs")
     }
+
+    @Test func hopelessSearchesGiveUpInsteadOfRunningForever() throws {
+        // q can never be satisfied, and chronological backtracking would try every
+        // combination of the twelve projects before it (5^12): the attempt limit ends it.
+        let index = FakeIndex()
+        for i in 0..<12 { for v in 1...5 { index.add("p\(i)", "\(v).0") } }
+        index.add("q", "1.0", ["p0<0"])
+        let resolver = Resolver(target: target, requirements: try requirements((0..<12).map { "p\($0)" } + ["q"]), constraints: [],
+                                maxAttempts: 2_000)
+        let why = try #require(conflict(resolver.resolve(index)))
+        #expect(why == "gave up after trying 2000 candidates: pin more requirements")
+    }
 }

@@ -24,7 +24,8 @@ public final class Resolver {
     let environment: [String: String]
     let tags: [String: Int]
     let python: Version
-    static let maxAttempts = 100_000
+    /// Candidates tried before giving up: a hopeless search is exponential.
+    let maxAttempts: Int
 
     private let versionsCache: ProjectVersionsCache
     private var parsedCache: [String: ParsedDetails] = [:]
@@ -66,8 +67,9 @@ public final class Resolver {
 
     /// `versions`: shared by the resolvers of one target (a build's and the input's).
     public init(target: Target, requirements: [Requirement], constraints: [Requirement], followDependencies: Bool = true,
-                versions: ProjectVersionsCache = ProjectVersionsCache()) {
+                versions: ProjectVersionsCache = ProjectVersionsCache(), maxAttempts: Int = 100_000) {
         self.target = target
+        self.maxAttempts = maxAttempts
         versionsCache = versions
         self.followDependencies = followDependencies
         environment = target.markerEnvironment
@@ -112,8 +114,8 @@ public final class Resolver {
             where criterion.excluded[versions.version(candidate)] == nil {
                 let version = versions.version(candidate), file = versions.file(candidate)
                 attempts += 1
-                guard attempts <= Resolver.maxAttempts else {
-                    return .conflict(["gave up after trying \(Resolver.maxAttempts) candidates: pin more requirements"])
+                guard attempts <= maxAttempts else {
+                    return .conflict(["gave up after trying \(maxAttempts) candidates: pin more requirements"])
                 }
                 switch trial(name, version, file, in: search.state, data) {
                 case .pending(let request): return stop(request, open)
@@ -128,7 +130,9 @@ public final class Resolver {
             if accepted { continue }
             let why = explain(name, in: search.state, versions)
             guard let (decision, version) = search.undoDecision() else { return .conflict(why) }
-            search.updateCriterion(decision) { $0.exclude(version, because: "leads to a conflict:\n" + why.joined(separator: "\n")) }
+            // The deeper explanation, shortened: reasons nest once per level backtracked.
+            let nested = why.prefix(8).joined(separator: "\n") + (why.count > 8 ? "\n  ..." : "")
+            search.updateCriterion(decision) { $0.exclude(version, because: "leads to a conflict:\n" + nested) }
         }
     }
 
@@ -164,7 +168,7 @@ public final class Resolver {
         case .unavailable(let why): note = "dependencies unknown: \(why)"
         case .ready(let p):
             parsed = p
-            if !p.details.dependenciesKnown { note = "dependencies unknown: the sdist declares them dynamic (pin them in the input)" }
+            if !p.details.dependenciesKnown { note = "dependencies unknown without a build (sdist metadata older than 2.2, or dynamic): pin them in the input" }
         }
         if let rp = parsed?.requiresPython, !rp.contains(python, prereleases: true) {
             return .rejected("requires Python \(rp)")
@@ -344,7 +348,7 @@ public final class Resolver {
         for version in criterion.excludedOrder {
             let reason = criterion.excluded[version]!.split(separator: "\n")
             lines.append("  \(name) \(version) \(reason.first ?? "")")
-            lines += reason.dropFirst().prefix(30).map { "    " + $0 }
+            lines += reason.dropFirst().prefix(12).map { "    " + $0 }
         }
         return lines
     }

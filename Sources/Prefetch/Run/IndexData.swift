@@ -66,7 +66,7 @@ final class IndexData: ResolverData {
 
     private func fetchPage(_ name: ProjectName) {
         let url = "\(server)/root/pypi/+simple/\(name.normalized)/"
-        fetcher.get(url, headers: ["Accept: application/vnd.pypi.simple.v1+json"] + cacheHeaders, body: .keep(limit: 256 << 20)) { [self] result in
+        fetcher.get(url, headers: ["Accept: application/vnd.pypi.simple.v1+json"] + cacheHeaders, body: .keep(limit: 64 << 20)) { [self] result in
             switch result {
             case .success(let body, _, _):
                 do { pages[name] = .ready(try PageReader.read(body, pageURL: url, project: name, keep: keep)) } catch {
@@ -106,7 +106,7 @@ final class IndexData: ResolverData {
                 sdistArrived(ref, result) { try scanner.finish() }
             }
         } else if name.hasSuffix(".zip") {
-            fetcher.get(file.url, headers: cacheHeaders, sha256: file.sha256, body: .keep(limit: 256 << 20)) { [self] result in
+            fetcher.get(file.url, headers: cacheHeaders, sha256: file.sha256, body: .keep(limit: 64 << 20)) { [self] result in
                 sdistArrived(ref, result) {
                     guard case .success(let body, _, _) = result else { return [:] }
                     return try SdistDetails.zipMembers(body)

@@ -111,6 +111,7 @@ public final class PrefetchRunner {
             if !data.fetcherBusy && !jobs.contains(where: { if case .runnable = $0.state { true } else { false } }) {
                 if downloading { if !files.busy { break } } else {
                     downloading = true
+                    failStalledJobs()
                     startDownloads()
                     continue
                 }
@@ -155,13 +156,23 @@ public final class PrefetchRunner {
         }
     }
 
+    /// Every request has been answered, so no job can still be waiting; if one is,
+    /// say so rather than report success with part of the closure missing.
+    private func failStalledJobs() {
+        for job in jobs {
+            guard case .blocked(let request) = job.state else { continue }
+            job.state = .failed
+            problem("stalled|\(job.label)", missing: false, "\(job.label): resolution stopped waiting for the \(request) (a bug: please report it)")
+        }
+    }
+
     private func resolved(_ job: ResolutionJob, pins: [Pin], holes: [(ProjectName, String)]) {
         summary.resolved += pins.count
         let list = pins.map { "\($0.name)==\($0.version)" }
         if job.isBuild {
             progress.line("\(job.label): \(list.isEmpty ? "nothing" : list.joined(separator: ", "))")
         } else {
-            progress.line("resolved \(job.label): \(pins.count) packages\n" + list.map { "  " + $0 }.joined(separator: "\n"))
+            progress.line(([("resolved \(job.label): \(pins.count) packages")] + list.map { "  " + $0 }).joined(separator: "\n"))
         }
         for (name, why) in holes { problem("\(job.label)|\(name)", missing: options.check && why.contains("not in the cache"), "\(name): \(why)") }
         for pin in pins {
