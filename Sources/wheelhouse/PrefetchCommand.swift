@@ -121,6 +121,10 @@ struct PrefetchCommand: ParsableCommand {
         } catch let error as RequirementsError {
             Terminal.write("error: \(error.description)\n", fd: 2)
             throw ExitCode(2)
+        } catch let error as SystemError {
+            // An input that is not a readable file (a directory, no permission): bad input too.
+            Terminal.write("error: cannot read input: \(error)\n", fd: 2)
+            throw ExitCode(2)
         }
 
         Curl.globalInit()
