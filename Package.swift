@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["Reactor"]),
         .target(name: "Upstream", dependencies: ["Reactor", "CCurl"]),
         .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "CZlib"]),
-        .target(name: "Prefetch", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor"]),
+        .target(name: "Prefetch", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "CZlib"]),
         .executableTarget(name: "wheelhouse", dependencies: [
             "PyPICache",
             "Prefetch",

@@ -7,6 +7,8 @@
 #  - the client matrix: one venv per pip release under test (pip 20.3 ... latest),
 #    in $venv/clients/pip-<version>; uv is the one in $venv. Each venv is made once
 #    and kept (a stamp file says it is complete), so reruns cost nothing.
+#  - real setuptools and wheel wheels, into $venv/corpus-wheels: the fake upstream
+#    serves them so that pip and uv can build sdists offline (tests/e2e/test_prefetch*.py).
 set -euo pipefail
 venv=${1:-.venv-test}
 missing=()
@@ -38,3 +40,12 @@ for version in "${pips[@]}"; do
   "$dir/bin/python" -m pip install --disable-pip-version-check -q -U "$spec"
   touch "$dir/.complete"
 done
+
+corpus_wheels=(setuptools==75.3.0 setuptools==68.2.2 wheel==0.45.1)
+corpus_stamp="$venv/corpus-wheels/.downloaded-$(echo "${corpus_wheels[*]}" | tr ' ' '-')"
+if [ ! -f "$corpus_stamp" ]; then
+  for wheel in "${corpus_wheels[@]}"; do  # one at a time: two setuptools versions in one call conflict
+    "$venv/bin/pip" download --disable-pip-version-check -q --no-deps --only-binary=:all: -d "$venv/corpus-wheels" "$wheel"
+  done
+  touch "$corpus_stamp"
+fi

@@ -29,8 +29,13 @@ public indirect enum Marker: Equatable, Sendable {
         case .and(let a, let b): return a.evaluate(env) && b.evaluate(env)
         case .or(let a, let b): return a.evaluate(env) || b.evaluate(env)
         case .compare(let l, let op, let r):
-            let lhs = Marker.value(l, env), rhs = Marker.value(r, env)
+            var lhs = Marker.value(l, env), rhs = Marker.value(r, env)
             let variable = l.hasPrefix("$") ? String(l.dropFirst()) : r.hasPrefix("$") ? String(r.dropFirst()) : ""
+            if variable == "extra" {
+                // PEP 685: extra names compare normalized (`Socks` is `socks`, `a_b` is `a-b`).
+                lhs = Marker.normalizeExtra(lhs)
+                rhs = Marker.normalizeExtra(rhs)
+            }
             switch op {
             case "in": return rhs.contains(lhs)
             case "not in": return !rhs.contains(lhs)
@@ -51,6 +56,21 @@ public indirect enum Marker: Equatable, Sendable {
             default: return false
             }
         }
+    }
+
+    /// PEP 685 normalization of an extra's name.
+    public static func normalizeExtra(_ name: String) -> String {
+        var out = "", lastWasSeparator = false
+        for c in name.lowercased() {
+            if c == "-" || c == "_" || c == "." {
+                if !lastWasSeparator { out.append("-") }
+                lastWasSeparator = true
+            } else {
+                out.append(c)
+                lastWasSeparator = false
+            }
+        }
+        return out
     }
 
     private static func value(_ token: String, _ env: [String: String]) -> String {

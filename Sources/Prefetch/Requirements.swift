@@ -14,7 +14,8 @@ public struct Requirement: Equatable, Sendable {
     public struct Origin: Equatable, Sendable, CustomStringConvertible {
         public let file: String
         public let line: Int
-        public var description: String { "\(file):\(line)" }
+        /// `file:line` for input files; just the text for things that are not files (line 0), e.g. "alpha 2.0".
+        public var description: String { line == 0 ? file : "\(file):\(line)" }
     }
 }
 
@@ -25,6 +26,19 @@ public struct RequirementSet: Sendable {
     public var constraints: [Requirement] = []
     public var notes: [String] = []
     public var indexURLs: [String] = []
+    /// Build systems of projects the input builds itself (a pyproject.toml's own), by origin.
+    public var buildSystems: [(String, BuildSystem)] = []
+
+    public init() {}
+
+    /// Both sets' contents, this one's first.
+    public mutating func merge(_ other: RequirementSet) {
+        requirements += other.requirements
+        constraints += other.constraints
+        notes += other.notes
+        indexURLs += other.indexURLs
+        buildSystems += other.buildSystems
+    }
 }
 
 public struct RequirementsError: Error, CustomStringConvertible {

@@ -11,6 +11,8 @@ public struct Version: Comparable, Hashable, Sendable, CustomStringConvertible {
     public let dev: Int?
     public let local: [String]
     public let description: String
+    /// The ordering key, computed once: resolution compares versions millions of times.
+    private let key: Key
 
     public var isPrerelease: Bool { pre != nil || dev != nil }
 
@@ -88,29 +90,33 @@ public struct Version: Comparable, Hashable, Sendable, CustomStringConvertible {
         pre = preValue
         post = postValue
         dev = devValue
+        key = Version.makeKey(epoch: epoch, release: release, pre: preValue, post: postValue, dev: devValue, local: local)
     }
 
     /// PEP 440 ordering, as packaging's _cmpkey builds it.
-    private var key: ([Int], Double, Int, Double, Int, Double, Int, [String]) {
+    private struct Key: Equatable, Sendable {
+        let release: [Int]   // epoch first, trailing zeros dropped
+        let ranks: (Double, Int, Double, Int, Double, Int)
+        let local: [String]
+
+        static func == (a: Key, b: Key) -> Bool { a.release == b.release && a.ranks == b.ranks && a.local == b.local }
+    }
+
+    private static func makeKey(epoch: Int, release: [Int], pre: (Int, Int)?, post: Int?, dev: Int?, local: [String]) -> Key {
         var rel = release
         while rel.count > 1 && rel.last == 0 { rel.removeLast() }
         // No pre but a dev release sorts before any pre; no pre at all sorts after every pre.
         let preRank: Double = pre.map { Double($0.0) } ?? (post == nil && dev != nil ? -.infinity : .infinity)
         let postRank: Double = post == nil ? -.infinity : 0
         let devRank: Double = dev == nil ? .infinity : 0
-        return ([epoch] + rel, preRank, pre?.1 ?? 0, postRank, post ?? 0, devRank, dev ?? 0, local)
+        return Key(release: [epoch] + rel, ranks: (preRank, pre?.1 ?? 0, postRank, post ?? 0, devRank, dev ?? 0), local: local)
     }
 
     public static func < (a: Version, b: Version) -> Bool {
         let x = a.key, y = b.key
-        if x.0 != y.0 { return x.0.lexicographicallyPrecedes(y.0) }
-        if x.1 != y.1 { return x.1 < y.1 }
-        if x.2 != y.2 { return x.2 < y.2 }
-        if x.3 != y.3 { return x.3 < y.3 }
-        if x.4 != y.4 { return x.4 < y.4 }
-        if x.5 != y.5 { return x.5 < y.5 }
-        if x.6 != y.6 { return x.6 < y.6 }
-        return localPrecedes(x.7, y.7)
+        if x.release != y.release { return x.release.lexicographicallyPrecedes(y.release) }
+        if x.ranks != y.ranks { return x.ranks < y.ranks }
+        return localPrecedes(x.local, y.local)
     }
 
     /// Local segments: numbers sort after strings, shorter first when one is a prefix.
@@ -126,7 +132,7 @@ public struct Version: Comparable, Hashable, Sendable, CustomStringConvertible {
         return a.count < b.count
     }
 
-    public static func == (a: Version, b: Version) -> Bool { !(a < b) && !(b < a) }
+    public static func == (a: Version, b: Version) -> Bool { a.key == b.key }
 
     public func hash(into hasher: inout Hasher) {
         var rel = release

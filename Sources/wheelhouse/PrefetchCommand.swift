@@ -11,12 +11,14 @@ struct PrefetchCommand: ParsableCommand {
         commandName: "prefetch",
         abstract: "Fill the cache with the files pip would install for requirements, to work offline later.",
         discussion: """
-        Pinned requirements (==, ===) fetch that version; unpinned ones fetch the newest version the \
-        specifiers allow (no dependency resolution: pin everything, e.g. with pip-compile, to get a \
-        whole environment). Of that version, the wheel pip would pick for --python-version and \
-        --platform, else the sdist; --all-files fetches every file of the version.
+        Resolves each input's full dependency closure for every target (--python-version × --platform) \
+        as pip would (markers, extras, requires-python, yanked files, constraints; backtracking on \
+        conflicts), plus the build requirements of every sdist in it, and fetches the files pip would \
+        install and the PEP 658 metadata of each wheel. Inputs (-r): requirements files, pyproject.toml \
+        (with --extra/--group), uv.lock, pylock.toml. --check resolves from the cache only and lists \
+        what an offline install would miss.
         Files go through a running wheelhouse (--server) or, with --data-dir, straight into a data \
-        directory. Exit status: 0 all done, 1 something failed or (--check) is missing, 2 bad input.
+        directory. Exit status: 0 all done, 1 something failed, conflicts or (--check) is missing, 2 bad input.
         """)
 
     @Option(name: [.customShort("r"), .customLong("requirement")], help: "A requirements file (repeatable).")
@@ -28,11 +30,28 @@ struct PrefetchCommand: ParsableCommand {
     @Argument(help: "Requirements, as on a pip command line (e.g. 'django==4.2.7').")
     var requirements: [String] = []
 
-    @Option(name: .customLong("python-version"), help: "Target Python version.")
-    var pythonVersion = "3.11"
+    @Option(name: .customLong("python-version"), help: "Target Python version (repeatable; default 3.11).")
+    var pythonVersions: [String] = []
 
-    @Option(help: "Target platform tag (repeatable); manylinux tags include older glibc levels.")
+    @Option(help: "Target platform tag (repeatable: one resolution each); manylinux tags include older glibc levels.")
     var platform: [String] = []
+
+    @Option(help: "An optional dependency group of a pyproject.toml or uv.lock input (repeatable).")
+    var extra: [String] = []
+
+    @Option(help: "A dependency group (PEP 735) of a pyproject.toml, or dev group of a uv.lock (repeatable).")
+    var group: [String] = []
+
+    @Option(name: [.customLong("build-constraint"), .customLong("build-constraints")],
+            help: "Constraints for build requirements of sdists (repeatable), as pip's --build-constraint.")
+    var buildConstraintFiles: [String] = []
+
+    @Flag(name: .customLong("per-file"),
+          help: "Resolve each -r input as an environment of its own (a devstack service each), not all together.")
+    var perFile = false
+
+    @Flag(name: .customLong("no-deps"), help: "Fetch only what the input names, not its dependencies (build requirements still).")
+    var noDeps = false
 
     @Flag(name: .customLong("all-files"), help: "Fetch every file of the chosen version, not just the one pip would pick.")
     var allFiles = false
@@ -59,18 +78,52 @@ struct PrefetchCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let target = Target(pythonVersion: pythonVersion, platforms: platform.isEmpty ? [Self.defaultPlatform()] : platform) else {
-            throw ValidationError("--python-version must look like 3.11")
-        }
-        let set: RequirementSet
-        do {
-            var parsed = try RequirementsParser.parse(files: requirementFiles, requirements: requirements)
-            for file in constraintFiles {
-                parsed.constraints += try RequirementsParser.parse(files: [file]).requirements
+        let pythons = pythonVersions.isEmpty ? ["3.11"] : pythonVersions
+        var targets: [Target] = []
+        for python in pythons {
+            for p in platform.isEmpty ? [Self.defaultPlatform()] : platform {
+                guard let target = Target(pythonVersion: python, platforms: [p]) else {
+                    throw ValidationError("--python-version must look like 3.11")
+                }
+                targets.append(target)
             }
-            set = parsed
+        }
+        var sets: [(name: String, set: RequirementSet)] = []
+        var buildConstraints: [Requirement] = []
+        do {
+            var constraints: [Requirement] = []
+            for file in constraintFiles {
+                constraints += try RequirementsParser.parse(files: [file]).requirements
+            }
+            func read(_ files: [String], requirements: [String]) throws -> RequirementSet {
+                var set = RequirementSet()
+                var plainFiles: [String] = []
+                for file in files {
+                    if let kind = ProjectFiles.kind(of: file) {
+                        set.merge(try ProjectFiles.read(file, kind: kind, extras: extra, groups: group))
+                    } else {
+                        plainFiles.append(file)
+                    }
+                }
+                set.merge(try RequirementsParser.parse(files: plainFiles, requirements: requirements))
+                set.constraints += constraints
+                return set
+            }
+            if perFile {
+                sets = try requirementFiles.map { ($0, try read([$0], requirements: [])) }
+                if !requirements.isEmpty { sets.append(("<command line>", try read([], requirements: requirements))) }
+            } else {
+                sets = [("", try read(requirementFiles, requirements: requirements))]
+            }
+            for file in buildConstraintFiles {
+                buildConstraints += try RequirementsParser.parse(files: [file]).requirements
+            }
         } catch let error as RequirementsError {
             Terminal.write("error: \(error.description)\n", fd: 2)
+            throw ExitCode(2)
+        } catch let error as SystemError {
+            // An input that is not a readable file (a directory, no permission): bad input too.
+            Terminal.write("error: cannot read input: \(error)\n", fd: 2)
             throw ExitCode(2)
         }
 
@@ -90,21 +143,27 @@ struct PrefetchCommand: ParsableCommand {
             embedded = (proxy, server)
         }
 
-        var options = PrefetchRunner.Options(server: serverURL, target: target)
+        var options = PrefetchRunner.Options(server: serverURL, targets: targets)
         options.allFiles = allFiles
+        options.followDependencies = !noDeps
+        options.buildConstraints = buildConstraints
         options.check = check
         options.parallel = parallel
         let where_ = dataDir.map { "data directory \($0)" } ?? serverURL
-        Terminal.write("\(check ? "checking" : "prefetching") \(set.requirements.count) requirements for Python \(pythonVersion) on \(target.platforms.first ?? "?") via \(where_)\n")
-        let summary = try PrefetchRunner(loop: loop, options: options, progress: Progress()).run(set)
+        let targetNames = targets.map { "Python \($0.pythonMajor).\($0.pythonMinor) on \($0.platforms.first ?? "?")" }
+        let count = sets.reduce(0) { $0 + $1.set.requirements.count }
+        Terminal.write("\(check ? "checking" : "prefetching") \(count) requirements\(sets.count > 1 ? " in \(sets.count) environments" : "") for \(targetNames.joined(separator: ", ")) via \(where_)\n")
+        let summary = try PrefetchRunner(loop: loop, options: options, progress: Progress()).run(sets)
         if let (proxy, server) = embedded {
             server.stop()
             proxy.shutdown()
         }
 
-        var parts = check
+        var parts = ["resolved \(summary.resolved)"]
+        parts += check
             ? ["cached \(summary.alreadyCached)", "missing \(summary.missing)"]
-            : ["fetched \(summary.fetched) (\(Progress.format(bytes: summary.bytes)))", "already cached \(summary.alreadyCached)"]
+            : ["fetched \(summary.fetched) (\(Progress.format(bytes: summary.bytes)))", "already cached \(summary.alreadyCached)",
+               "metadata \(summary.metadataFiles)"]
         parts += ["skipped \(summary.skipped)", "failed \(summary.failed)"]
         Terminal.write("summary: " + parts.joined(separator: ", ") + "\n")
         if !summary.succeeded { throw ExitCode(1) }

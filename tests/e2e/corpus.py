@@ -58,6 +58,9 @@ def build_wheel(name, version, requires, requires_python, padding):
     if requires_python:
         meta.append(f"Requires-Python: {requires_python}")
     meta += [f"Requires-Dist: {r}" for r in requires]
+    import re
+    for extra in dict.fromkeys(re.findall(r"extra == '([^']+)'", " ".join(requires))):
+        meta.append(f"Provides-Extra: {extra}")  # as real metadata does: pip ignores undeclared extras
     files = {
         f"{module}/__init__.py": f'VERSION = "{version}"\n'.encode(),
         f"{info}/METADATA": ("\n".join(meta) + "\n").encode(),
@@ -126,3 +129,104 @@ def build(directory, big_wheel_mb=0, many_files=0):
 if __name__ == "__main__":
     import sys
     build(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+
+
+# --- The prefetch corpus (tests/e2e/test_prefetch*.py): a dependency graph that
+# needs resolving (extras, markers, yanked files, requires-python, a conflict to
+# back out of), sdist-only projects that pip must build with setuptools, and the
+# real setuptools/wheel wheels (downloaded by scripts/test-env.sh) to build them.
+
+# name, version, requires-dist, requires-python, yanked
+RESOLVER_PROJECTS = [
+    ("requests", "2.31.0", ["urllib3<3,>=1.21.1", "idna<4,>=2.5", "certifi>=2017.4.17", "charset-normalizer<4,>=2",
+                            "PySocks!=1.5.7,>=1.5.6; extra == 'socks'", "chardet<6,>=3.0.2; extra == 'use-chardet-on-py3'"],
+     ">=3.7", None),
+    ("requests", "2.30.0", ["urllib3", "idna", "certifi"], ">=3.7", None),
+    ("urllib3", "1.26.18", [], None, None),
+    ("urllib3", "2.2.1", [], ">=3.8", None),
+    ("urllib3", "3.0.0a1", [], ">=3.8", None),
+    ("idna", "3.6", [], ">=3.5", None),
+    ("idna", "3.7", [], ">=3.5", "security issue"),
+    ("certifi", "2024.2.2", [], None, None),
+    ("charset-normalizer", "3.3.2", [], None, None),
+    ("pysocks", "1.7.1", [], None, None),
+    ("chardet", "5.2.0", [], None, None),
+    # Backtracking: webapp 2.0 wants lib>=2, but helper (pinned by webapp too) wants lib<2.
+    ("webapp", "2.0", ["lib>=2", "helper"], None, None),
+    ("webapp", "1.0", ["lib>=1", "helper"], None, None),
+    ("helper", "1.0", ["lib<2", "colorama; sys_platform == 'win32'", "tomli; python_version < '3.8'"], None, None),
+    ("colorama", "0.4.6", [], None, None),  # only on Windows (a marker): universal lockers want it
+    ("lib", "1.5", [], None, None),
+    ("lib", "2.5", [], None, None),
+    ("modern", "1.0", [], None, None),
+    ("modern", "2.0", [], ">=3.99", None),
+    ("sdist-app", "1.0", ["sdistonly", "legacysdist", "requests"], None, None),
+]
+
+# Sdist-only projects: name, version, dependencies, pyproject build-system (None: setup.py only).
+SDIST_PROJECTS = [
+    ("sdistonly", "1.0", ["certifi"], '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'),
+    ("legacysdist", "1.0", [], None),
+]
+
+
+def build_buildable_sdist(name, version, dependencies, build_system):
+    """A real sdist that setuptools builds: pyproject.toml with [project] metadata
+    (static dependencies, PEP 621), or only setup.py (legacy: pip's default backend)."""
+    base = f"{name}-{version}"
+    files = {f"{base}/{name}/__init__.py": f'VERSION = "{version}"\n'}
+    if build_system:
+        deps = ", ".join(f'"{d}"' for d in dependencies)
+        files[f"{base}/pyproject.toml"] = build_system + f'\n[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{deps}]\n'
+        files[f"{base}/PKG-INFO"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + \
+            "".join(f"Requires-Dist: {d}\n" for d in dependencies)
+    else:
+        files[f"{base}/setup.py"] = f"from setuptools import setup\nsetup(name={name!r}, version={version!r}, packages=[{name!r}], install_requires={dependencies!r})\n"
+        files[f"{base}/PKG-INFO"] = f"Metadata-Version: 1.1\nName: {name}\nVersion: {version}\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for path, text in sorted(files.items()):
+            data = text.encode()
+            ti = tarfile.TarInfo(path)
+            ti.size = len(data)
+            ti.mtime = 1704164645
+            tf.addfile(ti, io.BytesIO(data))
+    return f"{base}.tar.gz", buf.getvalue()
+
+
+def synthetic_projects(count):
+    """`count` projects, three versions each, each depending on up to two others:
+    a stand-in for a real application's ~300 pins."""
+    projects = []
+    for i in range(count):
+        for minor in range(3):
+            deps = [f"synth{j:03d}>=1.{minor % 2}" for j in (i * 7 % count, i * 13 % count) if j > i]
+            projects.append((f"synth{i:03d}", f"1.{minor}", deps, None, None))
+    return projects
+
+
+def build_prefetch(directory, real_wheels=None, synthetic=0):
+    """Writes the prefetch corpus into `directory` (same index.json layout as build())."""
+    os.makedirs(directory, exist_ok=True)
+    index = {}
+
+    def add(name, filename, data, version, rp=None, yanked=None):
+        with open(os.path.join(directory, filename), "wb") as f:
+            f.write(data)
+        index.setdefault(normalize(name), []).append({
+            "filename": filename, "version": version, "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data), "requires-python": rp, "yanked": yanked})
+
+    for name, version, requires, rp, yanked in RESOLVER_PROJECTS + synthetic_projects(synthetic):
+        filename, data = build_wheel(name, version, requires, rp, 0)
+        add(name, filename, data, version, rp, yanked)
+    for name, version, dependencies, build_system in SDIST_PROJECTS:
+        filename, data = build_buildable_sdist(name, version, dependencies, build_system)
+        add(name, filename, data, version)
+    for filename in sorted(os.listdir(real_wheels)) if real_wheels and os.path.isdir(real_wheels) else []:
+        if filename.endswith(".whl"):
+            with open(os.path.join(real_wheels, filename), "rb") as f:
+                add(filename.split("-")[0], filename, f.read(), filename.split("-")[1], ">=3.8")
+    with open(os.path.join(directory, "index.json"), "w") as f:
+        json.dump(index, f, indent=1)
+    return index
