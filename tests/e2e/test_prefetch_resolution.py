@@ -77,7 +77,7 @@ def uv_install(venv, index_url, tmp_path, *args):
 
 
 def test_unpinned_input_resolves_its_closure_and_installs_offline(upstream, start_wheelhouse, venv_factory, tmp_path):
-    up = upstream("--metadata")
+    up = upstream()
     wh = start_wheelhouse(up.url)
     (tmp_path / "app.in").write_text("requests[socks]\nmodern\n")
     result = prefetch(wh, "-r", str(tmp_path / "app.in"))
@@ -101,7 +101,7 @@ def test_unpinned_input_resolves_its_closure_and_installs_offline(upstream, star
 
 
 def test_sdists_get_their_build_requirements(upstream, start_wheelhouse, venv_factory, tmp_path):
-    up = upstream()  # no PEP 658 upstream: wheels are fetched, the server extracts their metadata
+    up = upstream("--no-metadata")  # no PEP 658 upstream: wheels are fetched, the server extracts their metadata
     wh = start_wheelhouse(up.url)
     reqs = tmp_path / "pinned.txt"
     reqs.write_text("sdist-app==1.0\nsdistonly==1.0\nlegacysdist==1.0\nrequests==2.31.0\nurllib3==2.2.1\n"
@@ -131,7 +131,7 @@ def test_sdists_get_their_build_requirements(upstream, start_wheelhouse, venv_fa
 
 
 def test_build_constraint_takes_an_older_setuptools_and_the_wheel_it_asks_for(upstream, start_wheelhouse, venv_factory, tmp_path):
-    up = upstream("--metadata")
+    up = upstream()
     wh = start_wheelhouse(up.url)
     (tmp_path / "build-constraints.txt").write_text("setuptools<70\n")
     result = prefetch(wh, "sdistonly==1.0", "--build-constraint", str(tmp_path / "build-constraints.txt"))
@@ -149,7 +149,7 @@ def test_build_constraint_takes_an_older_setuptools_and_the_wheel_it_asks_for(up
 
 
 def test_conflict_is_explained_and_fails(upstream, start_wheelhouse):
-    wh = start_wheelhouse(upstream("--metadata").url)
+    wh = start_wheelhouse(upstream().url)
     result = prefetch(wh, "webapp==2.0", "helper==1.0")
     assert result.returncode == 1
     print(result.stdout)
@@ -159,7 +159,7 @@ def test_conflict_is_explained_and_fails(upstream, start_wheelhouse):
 
 
 def test_resolution_matches_uv_pip_compile(upstream, start_wheelhouse, tmp_path):
-    up = upstream("--metadata")
+    up = upstream()
     wh = start_wheelhouse(up.url)
     (tmp_path / "in.txt").write_text("webapp\nrequests[socks]\nmodern\nidna>=3\n")
     result = prefetch(wh, "-r", str(tmp_path / "in.txt"), "--platform", "manylinux_2_28_x86_64")
@@ -175,7 +175,7 @@ def test_resolution_matches_uv_pip_compile(upstream, start_wheelhouse, tmp_path)
 
 
 def test_several_targets_at_once(upstream, start_wheelhouse, tmp_path):
-    wh = start_wheelhouse(upstream("--metadata").url)
+    wh = start_wheelhouse(upstream().url)
     result = prefetch(wh, "requests", "--python-version", "3.11", "--python-version", "3.7")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "urllib3==2.2.1" in pins(result.stdout, "Python 3.11")
@@ -184,7 +184,7 @@ def test_several_targets_at_once(upstream, start_wheelhouse, tmp_path):
 
 
 def test_pyproject_uv_lock_and_pylock_install_offline(upstream, start_wheelhouse, venv_factory, tmp_path):
-    up = upstream("--metadata")
+    up = upstream()
     locker = start_wheelhouse(up.url, str(tmp_path / "locker-data"))
     project = tmp_path / "project"
     (project / "demo_app").mkdir(parents=True)
@@ -231,7 +231,7 @@ def test_pyproject_uv_lock_and_pylock_install_offline(upstream, start_wheelhouse
 
 def test_check_fails_exactly_where_the_offline_install_would(upstream, start_wheelhouse, venv_factory, tmp_path):
     """The issue's case: the sdist is cached, the setuptools to build it is not."""
-    up = upstream("--metadata")
+    up = upstream()
     wh = start_wheelhouse(up.url)
     status, _, body = http_get(f"{wh.index_url}legacysdist/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     assert status == 200
@@ -247,7 +247,7 @@ def test_check_fails_exactly_where_the_offline_install_would(upstream, start_whe
     assert install.returncode != 0 and "setuptools" in install.stdout + install.stderr
 
     # After a prefetch (upstream back), both agree the other way.
-    up2 = upstream("--metadata")
+    up2 = upstream()
     wh2 = start_wheelhouse(up2.url, wh.data_dir)
     wh.stop()
     assert prefetch(wh2, "legacysdist==1.0").returncode == 0
@@ -258,7 +258,7 @@ def test_check_fails_exactly_where_the_offline_install_would(upstream, start_whe
 
 def test_per_file_resolves_each_service_on_its_own(upstream, start_wheelhouse, tmp_path):
     """Two services pin different versions of lib: one environment each, not one for both."""
-    wh = start_wheelhouse(upstream("--metadata").url)
+    wh = start_wheelhouse(upstream().url)
     (tmp_path / "lms.txt").write_text("lib==1.5\nhelper==1.0\n")
     (tmp_path / "cms.txt").write_text("lib==2.5\n")
     together = prefetch(wh, "-r", str(tmp_path / "lms.txt"), "-r", str(tmp_path / "cms.txt"))

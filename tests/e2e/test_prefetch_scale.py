@@ -15,7 +15,7 @@ PINS = 300
 def test_prefetch_of_300_pins(tmp_path, capsys):
     directory = str(tmp_path / "corpus")
     corpus_module.build_prefetch(directory, synthetic=PINS)
-    up = FakeUpstream(directory, str(tmp_path / "upstream.log"), "--metadata")
+    up = FakeUpstream(directory, str(tmp_path / "upstream.log"))
     try:
         reqs = tmp_path / "pins.txt"
         reqs.write_text("".join(f"synth{i:03d}==1.2\n" for i in range(PINS)))
