@@ -16,7 +16,7 @@ extension PyPIProxy {
         if key.metadataSubject == nil, index.size(of: key) != nil {
             switch store.open(key) {
             case .opened(let fd, let size):
-                return exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "HIT"))
+                return exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: .hit))
             case .failed(let error):
                 // Out of fds or an I/O error: the file is still cached, so keep it indexed.
                 logger.warning("cache_open_failed", ["file": key.filename, "error": error.description])
@@ -45,7 +45,7 @@ extension PyPIProxy {
             if let failure { return exchange.send(.error(failure.status, failure.reason)) }
             exchange.send(.error(404, "\(key.filename) is not listed on the \(project) page"))
         }
-        if let page = index.page(project, load: store.loadPage), PyPIProxy.now() - page.fetchedAt < config.indexTTLSeconds {
+        if let page = index.page(project, load: store.loadPage), clock.now - page.fetchedAt < config.indexTTLSeconds {
             return lookAgain(nil)
         }
         fetchPage(project, revalidating: index.page(project, load: store.loadPage)) { outcome in
@@ -91,7 +91,7 @@ extension PyPIProxy {
             return false
         }
         guard let (fd, size) = store.openIfPresent(key) else { return false }
-        exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "HIT"))
+        exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: .hit))
         return true
     }
 
@@ -119,12 +119,12 @@ extension PyPIProxy {
     private func answer(_ exchange: Exchange, key: FileKey, with answer: FileFetch.Answer) {
         switch answer {
         case .streaming(let file):
-            exchange.send(fileResponse(key, .growing(file), cache: "MISS"))
+            exchange.send(fileResponse(key, .growing(file), cache: .miss))
         case .cached:
             guard let (fd, size) = store.openIfPresent(key) else {
                 return exchange.send(.error(502, "file vanished from the cache"))
             }
-            exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: "MISS"))
+            exchange.send(fileResponse(key, .file(fd, offset: 0, length: size), cache: .miss))
         case .failed(let status, let reason):
             exchange.send(.error(status, reason))
         }
@@ -134,7 +134,7 @@ extension PyPIProxy {
         fileFetches.removeValue(forKey: fetch.key)
         switch result {
         case .success(let size):
-            stats.upstream(.file, succeeded: true, now: PyPIProxy.now())
+            stats.upstream(.file, succeeded: true, now: clock.now)
             do {
                 try store.commit(fetch.tempFile, as: fetch.key)
                 index.addCached(fetch.key, size: size)
@@ -150,7 +150,7 @@ extension PyPIProxy {
             }
         case .failure(let failure):
             // A 404 is an answer: upstream is up, the file is just not there.
-            stats.upstream(.file, succeeded: failure.status == 404, error: "\(fetch.key.filename): \(failure.reason)", now: PyPIProxy.now())
+            stats.upstream(.file, succeeded: failure.status == 404, error: "\(fetch.key.filename): \(failure.reason)", now: clock.now)
             store.discard(fetch.tempFile)
             logger.warning("upstream_file_failed", ["file": fetch.key.filename, "status": String(failure.status), "error": failure.reason])
             let subject = fetch.key.metadataSubject ?? fetch.key
@@ -203,18 +203,18 @@ extension PyPIProxy {
         }
     }
 
-    func fileResponse(_ key: FileKey, _ body: Body, cache: String) -> Response {
+    func fileResponse(_ key: FileKey, _ body: Body, cache: CacheResult) -> Response {
         let subject = key.metadataSubject ?? key
         let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename)
-        stats.served(.file, cache: cache, project: project, file: key, now: PyPIProxy.now())
+        stats.served(.file, cache: cache, project: project, file: key, now: clock.now)
         var headers = [
             ("Content-Type", "application/octet-stream"),
             ("ETag", key.etag),
             ("Cache-Control", "max-age=365000000, immutable"),
-            ("X-Cache", cache),
+            ("X-Cache", cache.rawValue),
         ]
         // Ranges only where they can be honoured: a complete file, not one still downloading.
         if case .file = body { headers.append(("Accept-Ranges", "bytes")) }
-        return Response(status: 200, headers: headers, body: body, cacheResult: cache)
+        return Response(status: 200, headers: headers, body: body, logFields: cache.logFields)
     }
 }

@@ -20,37 +20,37 @@ extension PyPIProxy {
         let variant = PageVariant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
 
         let cached = index.page(name, load: store.loadPage)
-        if let cached, config.offline || PyPIProxy.now() - cached.fetchedAt < config.indexTTLSeconds {
-            return exchange.send(pageResponse(cached, name: name, variant, cache: "HIT"))
+        if let cached, config.offline || clock.now - cached.fetchedAt < config.indexTTLSeconds {
+            return exchange.send(pageResponse(cached, name: name, variant, cache: .hit))
         }
         if config.offline {
             return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
         }
         if PyPIProxy.onlyIfCached(request) {
-            if let cached { return exchange.send(pageResponse(cached, name: name, variant, cache: "HIT")) }
+            if let cached { return exchange.send(pageResponse(cached, name: name, variant, cache: .hit)) }
             return exchange.send(.error(504, "project \(name) is not cached (only-if-cached)"))
         }
-        if let until = notFoundUntil[name], PyPIProxy.now() < until {
+        if let until = notFoundUntil[name], clock.now < until {
             return exchange.send(.error(404, "project \(name) not found upstream (cached answer)"))
         }
         if let failing = upstreamFailingResponse("project \(name)") {
             // Breaker open: answer now from the cache rather than wait out another timeout.
-            if let cached { return exchange.send(pageResponse(cached, name: name, variant, cache: "STALE")) }
+            if let cached { return exchange.send(pageResponse(cached, name: name, variant, cache: .stale)) }
             return exchange.send(failing)
         }
         fetchPage(name, revalidating: cached) { [self] outcome in
             switch outcome {
             case .fetched(let page):
-                exchange.send(pageResponse(page, name: name, variant, cache: "MISS"))
+                exchange.send(pageResponse(page, name: name, variant, cache: .miss))
             case .notModified:
                 let page = index.page(name, load: store.loadPage) ?? ProjectPage(name: name.normalized, files: [])
-                exchange.send(pageResponse(page, name: name, variant, cache: "HIT"))
+                exchange.send(pageResponse(page, name: name, variant, cache: .hit))
             case .notFound:
                 exchange.send(.error(404, "project \(name) not found upstream"))
             case .failed(let reason, let timedOut):
                 if let stale = index.page(name, load: store.loadPage) {
                     logger.warning("serving_stale_page", ["project": name.normalized, "error": reason])
-                    exchange.send(pageResponse(stale, name: name, variant, cache: "STALE"))
+                    exchange.send(pageResponse(stale, name: name, variant, cache: .stale))
                 } else {
                     exchange.send(.error(timedOut ? 504 : 502, "upstream failed for \(name): \(reason)"))
                 }
@@ -83,15 +83,15 @@ extension PyPIProxy {
             }
             switch outcome {
             case .fetched(var page):
-                page.fetchedAt = PyPIProxy.now()
+                page.fetchedAt = clock.now
                 remember(page, as: name)
             case .notModified:
                 if var page = index.page(name, load: store.loadPage) {
-                    page.fetchedAt = PyPIProxy.now()
+                    page.fetchedAt = clock.now
                     remember(page, as: name)
                 }
             case .notFound:
-                let now = PyPIProxy.now()
+                let now = clock.now
                 // Bounded: random names must not grow memory without end.
                 if notFoundUntil.count >= 10_000 { notFoundUntil = notFoundUntil.filter { $0.value > now } }
                 if notFoundUntil.count < 10_000 { notFoundUntil[name] = now + config.notFoundTTLSeconds }
@@ -99,9 +99,9 @@ extension PyPIProxy {
                 break
             }
             if case .failed(let reason, _) = outcome {
-                stats.upstream(.page, succeeded: false, error: "\(name): \(reason)", now: PyPIProxy.now())
+                stats.upstream(.page, succeeded: false, error: "\(name): \(reason)", now: clock.now)
             } else {
-                stats.upstream(.page, succeeded: true, now: PyPIProxy.now())
+                stats.upstream(.page, succeeded: true, now: clock.now)
             }
             logger.info("upstream_page", ["project": name.normalized, "result": "\(outcome.summary)"])
             if fetch.skippedEntries > 0 {
@@ -124,13 +124,13 @@ extension PyPIProxy {
     /// Opens the breaker (or, for a failed probe, keeps it open longer) and plans the next probe.
     /// Called for pages, and for files that got no answer at all.
     func upstreamFailed(_ reason: String, project: ProjectName) {
-        if breaker.failed("\(project): \(reason)", project: project, now: PyPIProxy.now()) {
+        if breaker.failed("\(project): \(reason)", project: project, now: clock.now) {
             logger.warning("upstream_failing", ["upstream": config.upstream, "error": reason,
                                                 "action": "serving from the cache, probing in the background"])
             rendered.invalidateAll()  // pages now list only cached files
         }
         guard probeTimer == nil, case .failing(_, _, let due) = breaker.state else { return }
-        probeTimer = loop.schedule(afterMilliseconds: max(1, Int((due - PyPIProxy.now()) * 1000))) { [weak self] in
+        probeTimer = loop.schedule(afterMilliseconds: max(1, Int((due - clock.now) * 1000))) { [weak self] in
             guard let self else { return }
             probeTimer = nil
             guard breaker.isOpen, let project = breaker.probeProject else { return }
@@ -147,8 +147,8 @@ extension PyPIProxy {
         }
     }
 
-    func pageResponse(_ page: ProjectPage, name: ProjectName, _ variant: PageVariant, cache: String) -> Response {
-        stats.served(.page, cache: cache, project: name, now: PyPIProxy.now())
+    func pageResponse(_ page: ProjectPage, name: ProjectName, _ variant: PageVariant, cache: CacheResult) -> Response {
+        stats.served(.page, cache: cache, project: name, now: clock.now)
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let page = rendered.rendered(key) {
             // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
@@ -159,10 +159,10 @@ extension PyPIProxy {
             ("Vary", "Accept, Accept-Encoding"),
             ("ETag", page.etag),
             ("Cache-Control", "max-age=\(min(600, Int(config.indexTTLSeconds)))"),
-            ("X-Cache", cache),
+            ("X-Cache", cache.rawValue),
         ]
         if variant.gzip { headers.append(("Content-Encoding", "gzip")) }
-        return Response(status: 200, headers: headers, body: .bytes(page.body), cacheResult: cache)
+        return Response(status: 200, headers: headers, body: .bytes(page.body), logFields: cache.logFields)
     }
 
     /// The page as clients see it: what upstream said, plus what wheelhouse itself

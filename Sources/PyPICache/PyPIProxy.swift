@@ -33,13 +33,18 @@ public final class PyPIProxy: HTTPResponder {
     public let stats = CacheStats()
     /// The HTTP server's counters (requests by status, bytes, connections), set by whoever starts it.
     public var serverStats: ServerStats?
-    let started = Date()
+    /// When this server started (for uptime), by `clock`.
+    let started: Double
+    /// Where every policy decision reads the time.
+    let clock: WallClock
     /// This server's identity, kept in the data directory (devpi reports one too).
     let uuid: String
     public static let version = "0.1.0"
 
-    public init(config: ProxyConfig, loop: EventLoop, logger: Logger) throws {
+    public init(config: ProxyConfig, loop: EventLoop, logger: Logger, clock: WallClock = SystemClock()) throws {
         self.config = config
+        self.clock = clock
+        started = clock.now
         self.loop = loop
         self.logger = logger
         connectPolicy = ConnectPolicy(upstreamURL: config.upstream, environment: ProcessInfo.processInfo.environment)
@@ -64,7 +69,7 @@ public final class PyPIProxy: HTTPResponder {
     /// Retry-After (the next probe), which pip and uv retry, so a short outage costs a wait.
     func upstreamFailingResponse(_ what: String) -> Response? {
         guard case .failing(let since, let error, let nextProbe) = breaker.state else { return nil }
-        let retry = max(1, Int((nextProbe - PyPIProxy.now()).rounded(.up)))
+        let retry = max(1, Int((nextProbe - clock.now).rounded(.up)))
         return .error(503, "\(what) is not cached and upstream has been failing since "
                       + "\(Date(timeIntervalSince1970: since).formatted(.iso8601)) (\(error)); retrying in the background",
                       headers: [("Retry-After", String(retry))])
@@ -104,7 +109,8 @@ public final class PyPIProxy: HTTPResponder {
         }
     }
 
-    static func now() -> Double { Date().timeIntervalSince1970 }
+    /// Every access-log line says how the cache answered (`cache=HIT`, `-` where it does not apply).
+    public var accessLogFieldNames: [String] { [CacheResult.logFieldName] }
 
     /// RFC 9111 `Cache-Control: only-if-cached`: answer from the cache or with 504,
     /// never from upstream (`wheelhouse prefetch --check` asks this way).

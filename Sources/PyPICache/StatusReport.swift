@@ -36,7 +36,7 @@ extension PyPIProxy {
     }
 
     func status() -> Status {
-        let uptime = Int(PyPIProxy.now() - started.timeIntervalSince1970)
+        let uptime = Int(clock.now - started)
         let hits = stats.hits.values.reduce(0, +), misses = stats.misses.values.reduce(0, +)
         let state = upstreamState
         var failingSince = "null", lastError = "null"
@@ -141,7 +141,7 @@ extension PyPIProxy {
         add("wheelhouse_upstream_inflight_transfers", "gauge", "Upstream transfers in progress.", activeTransfers)
         add("wheelhouse_cached_files", "gauge", "Distribution files in the cache.", cachedFileCount)
         add("wheelhouse_cached_bytes", "gauge", "Bytes in the cache.", index.cachedBytes)
-        add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", Int(PyPIProxy.now() - started.timeIntervalSince1970))
+        add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", Int(clock.now - started))
         return samples
     }
 

@@ -13,7 +13,7 @@ extension PyPIProxy {
         for p in projects.prefix(shown) {
             let n = HTMLEscaping.escape(p.name.normalized)
             rows += "<tr><td><a href=\"/root/pypi/\(n)\">\(n)</a></td><td class=\"num\">\(p.files)</td>"
-            rows += "<td class=\"num\">\(WebFormat.bytes(p.bytes))</td><td>\(WebFormat.ago(p.lastUsed))</td></tr>\n"
+            rows += "<td class=\"num\">\(WebFormat.bytes(p.bytes))</td><td>\(WebFormat.ago(p.lastUsed, now: clock.now))</td></tr>\n"
         }
         if projects.isEmpty {
             rows = "<tr><td colspan=\"4\" class=\"empty\">Nothing cached yet. Install something through the index below.</td></tr>\n"
@@ -61,7 +61,7 @@ extension PyPIProxy {
             rows += "<td class=\"num\">\(stats.fileDownloads[key] ?? 0)</td></tr>\n"
         }
         if rows.isEmpty { rows = "<tr><td colspan=\"3\" class=\"empty\">No file of this project is cached yet.</td></tr>\n" }
-        let age = Int(PyPIProxy.now() - page.fetchedAt)
+        let age = Int(clock.now - page.fetchedAt)
         let body = """
         <p class="crumbs"><a href="/">All projects</a> / \(n)</p>
         <h2>\(n)</h2>
@@ -120,7 +120,7 @@ extension PyPIProxy {
         case .offline:
             return "<p class=\"banner offline\">Offline mode: serving the cache only, upstream \(upstream) is never contacted.</p>"
         case .failing(let since, let error):
-            return "<p class=\"banner failing\">Upstream \(upstream) failing since \(WebFormat.ago(since)): \(HTMLEscaping.escape(error)). Cached files and pages are still served.</p>"
+            return "<p class=\"banner failing\">Upstream \(upstream) failing since \(WebFormat.ago(since, now: clock.now)): \(HTMLEscaping.escape(error)). Cached files and pages are still served.</p>"
         case .online:
             return "<p class=\"banner online\">Upstream \(upstream) online.</p>"
         case .unknown:
@@ -207,9 +207,9 @@ enum WebFormat {
         }
     }
 
-    static func ago(_ time: Double?) -> String {
+    static func ago(_ time: Double?, now: Double) -> String {
         guard let time else { return "–" }
-        return duration(Int(PyPIProxy.now() - time)) + " ago"
+        return duration(Int(now - time)) + " ago"
     }
 }
 
