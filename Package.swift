@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor"]),
-        .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache", "TestSupport"]),
+        .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "TestSupport"]),
         .testTarget(name: "PrefetchTests", dependencies: ["Prefetch", "PyPICache", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -47,6 +47,8 @@ final class FileCache {
 
     /// File downloads in progress (one per key).
     var fetchesInProgress: Int { fetches.count }
+    /// How many clients wait for the running download's head (nil: none runs).
+    func waiters(for key: FileKey) -> Int? { fetches[key]?.waitingCount }
 
     func serve(_ key: FileKey, exchange: Exchange) {
         // A cached wheel's metadata is servable without upstream, whatever the mode.

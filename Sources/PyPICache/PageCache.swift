@@ -137,6 +137,8 @@ final class PageCache {
 
     /// Page fetches in progress (one per project).
     var fetchesInProgress: Int { fetches.count }
+    /// How many requests share the running fetch of a project's page (nil: none runs).
+    func waiters(for name: ProjectName) -> Int? { fetches[name]?.waiterCount }
 
     private func finished(_ fetch: PageFetch, _ outcome: PageFetch.Outcome, name: ProjectName) {
         fetches.removeValue(forKey: name)

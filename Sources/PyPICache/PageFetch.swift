@@ -20,6 +20,7 @@ final class PageFetch: TransferDelegate {
     private var head: UpstreamHead?
     private var body: [UInt8] = []
     private var waiters: [(Outcome) -> Void] = []
+    var waiterCount: Int { waiters.count }
     /// File entries of the page left out as unusable (logged once per fetch).
     private(set) var skippedEntries = 0
     private let finished: (PageFetch, Outcome) -> Void
