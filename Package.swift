@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor", "CCurl"]),
         .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "TestSupport"]),
         .testTarget(name: "PrefetchTests", dependencies: ["Prefetch", "PyPICache", "TestSupport"]),
     ],

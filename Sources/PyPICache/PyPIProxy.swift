@@ -51,6 +51,9 @@ public final class PyPIProxy: HTTPResponder {
         files = FileCache(config: config, connectPolicy: connectPolicy, curl: CurlMulti(loop: loop, maxConnectionsPerHost: 16),
                           loop: loop, clock: clock, logger: logger, index: index, store: store, stats: stats, health: health,
                           metadata: metadata, pages: pages)
+        // Start-up fails, naming the option, if libcurl refused one the caches rely on.
+        try pages.curl.requireReady()
+        try files.curl.requireReady()
         health.reachabilityChanged = { [unowned pages] in pages.invalidateAll() }
         health.probe = { [unowned pages] project in pages.fetch(project, revalidating: pages.stored(project)) { _ in } }
     }
