@@ -1,6 +1,7 @@
 // swift-tools-version: 6.0
 // wheelhouse: a caching PyPI proxy. Layers depend one way only (see docs/architecture.md):
 //   wheelhouse (CLI) -> Prefetch (requirements, PEP 440/508/425) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims (CLinux, CCurl, CZlib)
+//   Support (Logger, Terminal, Text) sits below all of them.
 import PackageDescription
 
 let package = Package(
@@ -18,10 +19,12 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
 
-        .target(name: "Reactor", dependencies: ["CLinux"]),
-        .target(name: "HTTPServer", dependencies: ["Reactor"]),
-        .target(name: "Upstream", dependencies: ["Reactor", "CCurl"]),
-        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "CZlib"]),
+        // Logging, terminal output, text helpers: no I/O loop, so PEP 440 code need not depend on epoll.
+        .target(name: "Support"),
+        .target(name: "Reactor", dependencies: ["CLinux", "Support"]),
+        .target(name: "HTTPServer", dependencies: ["Reactor", "Support"]),
+        .target(name: "Upstream", dependencies: ["Reactor", "Support", "CCurl"]),
+        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "Support", "CZlib"]),
         .target(name: "Prefetch", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor"]),
         .executableTarget(name: "wheelhouse", dependencies: [
             "PyPICache",

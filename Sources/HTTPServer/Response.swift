@@ -1,7 +1,7 @@
 import Reactor
 
-/// What a responder answers. The server adds Content-Length, Connection and
-/// Server headers itself, and drops the body for HEAD.
+/// What a responder answers. The server adds Content-Length (not on a 304) and,
+/// where needed, Connection itself, and drops the body for HEAD.
 public struct Response {
     public var status: Int
     public var headers: [(String, String)]

@@ -1,5 +1,6 @@
 import HTTPServer
 import Reactor
+import Support
 import Upstream
 
 /// Distribution files (and their PEP 658 `.metadata`): served from the cache, else fetched

@@ -1,5 +1,5 @@
 import CZlib
-import Reactor
+import Support
 
 /// gzip for page bodies (never for package files: pip and uv ask for identity,
 /// and a file's bytes must stay exactly the bytes its hash names).

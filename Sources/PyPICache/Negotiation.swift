@@ -1,4 +1,4 @@
-import Reactor
+import Support
 
 /// The page formats wheelhouse serves, and how a client's Accept header picks
 /// one (PEP 691: q-values, with the server's preference breaking ties).

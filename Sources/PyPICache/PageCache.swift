@@ -1,5 +1,6 @@
 import HTTPServer
 import Reactor
+import Support
 import Upstream
 
 /// Project pages: serving them from the cache or from upstream (`PagePolicy` decides),

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import HTTPServer
 import Reactor
+import Support
 import Upstream
 
 /// The caching PyPI proxy as the HTTP server sees it: builds the parts and routes each

@@ -1,6 +1,6 @@
 import FoundationEssentials
 import HTTPServer
-import Reactor
+import Support
 import Upstream
 
 /// `/+status` (devpi's shape, plus wheelhouse's own keys) and `/+metrics`

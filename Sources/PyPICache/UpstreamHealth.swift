@@ -1,6 +1,7 @@
 import FoundationEssentials
 import HTTPServer
 import Reactor
+import Support
 
 /// Whether upstream may be asked now: the `--offline` switch and the circuit breaker
 /// (`UpstreamBreaker`), plus the one background probe that decides when a failing

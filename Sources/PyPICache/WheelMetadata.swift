@@ -1,4 +1,5 @@
 import Reactor
+import Support
 
 /// PEP 658 core metadata the cache can serve without upstream: a `.metadata` file fetched
 /// earlier, or else the wheel's own `*.dist-info/METADATA`, extracted (ZipReader) and stored
