@@ -238,14 +238,3 @@ final class PageCache {
         fetches.removeAll()
     }
 }
-
-extension PageFetch.Outcome {
-    var summary: String {
-        switch self {
-        case .fetched(let page): "fetched files=\(page.files.count)"
-        case .notModified: "not-modified"
-        case .notFound: "not-found"
-        case .failed(let reason, _): "failed: \(reason)"
-        }
-    }
-}

@@ -11,6 +11,16 @@ final class PageFetch: TransferDelegate {
         case notModified
         case notFound
         case failed(String, timedOut: Bool)
+
+        /// For the `upstream_page` log line.
+        var summary: String {
+            switch self {
+            case .fetched(let page): "fetched files=\(page.files.count)"
+            case .notModified: "not-modified"
+            case .notFound: "not-found"
+            case .failed(let reason, _): "failed: \(reason)"
+            }
+        }
     }
 
     static let maxBodyBytes = 64 << 20
