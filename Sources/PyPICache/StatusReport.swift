@@ -67,17 +67,10 @@ struct StatusReport {
     }
 
     private func prefersHTML(_ accept: String?) -> Bool {
-        guard let accept = accept?.lowercased() else { return false }
-        func quality(of type: String) -> Double? {
-            for item in accept.split(separator: ",") {
-                let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
-                guard parts.first == type else { continue }
-                return parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            }
-            return nil
-        }
-        guard let html = quality(of: "text/html"), html > 0 else { return false }
-        return html >= (quality(of: "application/json") ?? 0)
+        guard let accept else { return false }
+        let list = WeightedList(accept)
+        guard let html = list.quality(of: "text/html"), html > 0 else { return false }
+        return html >= (list.quality(of: "application/json") ?? 0)
     }
 
     struct MetricSample {
