@@ -1,6 +1,7 @@
 // swift-tools-version: 6.0
 // wheelhouse: a caching PyPI proxy. Layers depend one way only (see docs/architecture.md):
 //   wheelhouse (CLI) -> Prefetch (requirements, PEP 440/508/425) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims (CLinux, CCurl, CZlib)
+//   Support (Logger, Terminal, Text) sits below all of them.
 import PackageDescription
 
 let package = Package(
@@ -18,11 +19,13 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
 
-        .target(name: "Reactor", dependencies: ["CLinux"]),
-        .target(name: "HTTPServer", dependencies: ["Reactor"]),
-        .target(name: "Upstream", dependencies: ["Reactor", "CCurl"]),
-        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "CZlib"]),
-        .target(name: "Prefetch", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "CZlib"]),
+        // Logging, terminal output, text helpers: no I/O loop, so PEP 440 code need not depend on epoll.
+        .target(name: "Support"),
+        .target(name: "Reactor", dependencies: ["CLinux", "Support"]),
+        .target(name: "HTTPServer", dependencies: ["Reactor", "Support"]),
+        .target(name: "Upstream", dependencies: ["Reactor", "Support", "CCurl"]),
+        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "Support", "CZlib"]),
+        .target(name: "Prefetch", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "Support", "CZlib"]),
         .executableTarget(name: "wheelhouse", dependencies: [
             "PyPICache",
             "Prefetch",
@@ -32,8 +35,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor"]),
-        .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache", "TestSupport"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor", "CCurl"]),
+        .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "TestSupport"]),
         .testTarget(name: "PrefetchTests", dependencies: ["Prefetch", "PyPICache", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

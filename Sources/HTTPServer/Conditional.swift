@@ -3,12 +3,17 @@
 /// headers: an `ETag` makes If-None-Match and If-Range work; `Accept-Ranges: bytes`
 /// on a response with a file body makes Range work.
 extension Response {
+    /// Fields that describe a 200's body, dropped from a 304 (which has none).
+    static let representationFields: Set<String> = ["content-type", "content-encoding", "content-language", "content-length",
+                                                    "content-range", "content-location", "accept-ranges", "last-modified"]
+
     func evaluated(for request: Request) -> Response {
         guard status == 200 else { return self }
         let etag = header("ETag")
         if let etag, let condition = request.header("if-none-match"), EntityTag.anyMatches(condition, etag) {
-            let kept = headers.filter { ["etag", "cache-control", "vary", "x-cache"].contains($0.0.lowercased()) }
-            return Response(status: 304, headers: kept, body: .empty, cacheResult: cacheResult)
+            // RFC 9110 15.4.5: a 304 carries the 200's fields minus its representation metadata.
+            let kept = headers.filter { !Response.representationFields.contains($0.0.lowercased()) }
+            return Response(status: 304, headers: kept, body: .empty, logFields: logFields)
         }
         // Two Range fields: which one was meant is unknown, so neither is honoured.
         guard request.method == "GET", header("Accept-Ranges") == "bytes", let rangeHeader = request.header("range"),
@@ -24,7 +29,7 @@ extension Response {
             return self  // malformed or several ranges: ignore Range, send the whole file
         case .unsatisfiable:
             var response = Response.error(416, "range not satisfiable for \(length) bytes", headers: [("Content-Range", "bytes */\(length)")])
-            response.cacheResult = cacheResult
+            response.logFields = logFields
             return response
         case .range(let first, let last):
             var response = self

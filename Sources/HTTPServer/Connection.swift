@@ -45,7 +45,7 @@ final class Connection: IOHandler {
         let target: String
         let status: Int
         let bodyLength: Int
-        let cache: String?
+        let fields: [(String, String)]
         let started: UInt64
     }
 
@@ -262,7 +262,7 @@ final class Connection: IOHandler {
         }
         let log = AccessLog(requestID: exchange.requestID, method: exchange.request.method, target: exchange.request.target,
                             status: response.status, bodyLength: isHead ? 0 : response.body.length,
-                            cache: response.cacheResult, started: headStarted)
+                            fields: response.logFields, started: headStarted)
         var out = Outgoing(head: Array(head.utf8), bytes: bytes, body: body, keepAlive: keepAlive, log: log)
         // Small responses go out at once (TCP_NODELAY); large files are corked so they
         // leave in full segments. Two setsockopt calls are nothing next to megabytes.

@@ -26,4 +26,11 @@ public protocol HTTPResponder: AnyObject {
     /// Called for each request whose head is complete and acceptable
     /// (GET or HEAD, no body). Answer now or later through `exchange`.
     func respond(to exchange: Exchange)
+    /// Names of the fields this responder adds to access-log lines (`Response.logFields`),
+    /// printed in this order, `-` when a response has none.
+    var accessLogFieldNames: [String] { get }
+}
+
+extension HTTPResponder {
+    public var accessLogFieldNames: [String] { [] }
 }

@@ -1,19 +1,20 @@
 import Reactor
 
-/// What a responder answers. The server adds Content-Length, Connection and
-/// Server headers itself, and drops the body for HEAD.
+/// What a responder answers. The server adds Content-Length (not on a 304) and,
+/// where needed, Connection itself, and drops the body for HEAD.
 public struct Response {
     public var status: Int
     public var headers: [(String, String)]
     public var body: Body
-    /// Shown in the access log's `cache=` field (the X-Cache value, if any).
-    public var cacheResult: String?
+    /// Fields the responder adds to this response's access-log line (see
+    /// `HTTPResponder.accessLogFieldNames`); the HTTP layer does not interpret them.
+    public var logFields: [(String, String)]
 
-    public init(status: Int, headers: [(String, String)] = [], body: Body = .empty, cacheResult: String? = nil) {
+    public init(status: Int, headers: [(String, String)] = [], body: Body = .empty, logFields: [(String, String)] = []) {
         self.status = status
         self.headers = headers
         self.body = body
-        self.cacheResult = cacheResult
+        self.logFields = logFields
     }
 
     /// A one-line plain-text error, the form every failure takes.

@@ -205,10 +205,15 @@ public final class Server: IOHandler {
         guard logger.isEnabled(level) else { return }  // formatting the fields is most of the cost
         let ms = entry.started == 0 ? 0 : Double(EventLoop.now() - entry.started) / 1_000_000
         let duration = String(Int(ms * 10) / 10) + "." + String(Int(ms * 10) % 10)
-        logger.log(level, "request", [
-            "id": String(entry.requestID), "client": client, "method": entry.method, "path": entry.target,
-            "status": String(entry.status), "bytes": String(entry.bodyLength), "ms": duration,
-            "cache": entry.cache ?? "-", "result": complete ? "ok" : "cut: \(note ?? "")",
-        ])
+        var fields = [
+            ("id", String(entry.requestID)), ("client", client), ("method", entry.method), ("path", entry.target),
+            ("status", String(entry.status)), ("bytes", String(entry.bodyLength)), ("ms", duration),
+        ]
+        // The responder's own fields, always present so every line has the same shape.
+        for name in responder.accessLogFieldNames {
+            fields.append((name, entry.fields.first { $0.0 == name }?.1 ?? "-"))
+        }
+        fields.append(("result", complete ? "ok" : "cut: \(note ?? "")"))
+        logger.log(level, "request", fields: fields)
     }
 }

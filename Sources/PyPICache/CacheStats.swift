@@ -20,11 +20,11 @@ public final class CacheStats {
 
     func unverifiedFile() { unverifiedFiles += 1 }
 
-    func served(_ kind: Kind, cache: String, project: ProjectName?, file: FileKey? = nil, now: Double) {
+    func served(_ kind: Kind, cache: CacheResult, project: ProjectName?, file: FileKey? = nil, now: Double) {
         switch cache {
-        case "HIT": hits[kind, default: 0] += 1
-        case "STALE": stale += 1
-        default: misses[kind, default: 0] += 1
+        case .hit: hits[kind, default: 0] += 1
+        case .stale: stale += 1
+        case .miss: misses[kind, default: 0] += 1
         }
         if let file { fileDownloads[file, default: 0] += 1 }
         if let project { lastUsed[project] = now }

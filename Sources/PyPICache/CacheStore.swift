@@ -2,7 +2,7 @@ import FoundationEssentials
 import Glibc
 import Reactor
 
-/// The cache on disk. Layout under the data directory:
+/// The cache on local disk, the first `CacheStorage`. Layout under the data directory:
 ///
 ///     files/<sha256[0:3]>/<sha256[3:16]>/<filename>   verified distribution files
 ///     pages/<project>.json                            project pages (ProjectPage)
@@ -11,7 +11,7 @@ import Reactor
 /// Every write goes to `tmp/` first and is renamed into place only when complete
 /// (and, for files, verified), so after a crash or `kill -9` the tree holds only
 /// complete files; `tmp/` is emptied at start-up.
-public final class CacheStore {
+public final class CacheStore: CacheStorage {
     public let root: String
     private var tempCounter = 0
     private let openFiles: OpenFileCache
@@ -113,13 +113,7 @@ public final class CacheStore {
         Files.remove(temp.path)
     }
 
-    public enum OpenOutcome {
-        case opened(FileDescriptor, size: Int)
-        /// Not on disk (removed behind our back).
-        case missing
-        /// On disk but not openable now (out of fds, I/O error): the cache entry stays.
-        case failed(SystemError)
-    }
+    public typealias OpenOutcome = StoredFileOpening
 
     /// Opens a cached file for sending. Hot files stay open (see OpenFileCache), so a
     /// hit usually costs no open, fstat or close. Out of fds, the cache of open files
@@ -146,11 +140,6 @@ public final class CacheStore {
         }
     }
 
-    /// The cached file's descriptor and size, or nil whatever the reason.
-    public func openIfPresent(_ key: FileKey) -> (FileDescriptor, Int)? {
-        if case .opened(let fd, let size) = open(key) { return (fd, size) }
-        return nil
-    }
 }
 
 /// Descriptors of recently served cached files, kept open: cached files are
@@ -189,10 +178,4 @@ final class OpenFileCache {
         for (key, _) in dropped { entries.removeValue(forKey: key) }
         return true
     }
-}
-
-/// A download in progress in tmp/.
-public struct TempFile {
-    public let fd: FileDescriptor
-    public let path: String
 }

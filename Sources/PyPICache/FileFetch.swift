@@ -37,6 +37,8 @@ final class FileFetch: TransferDelegate {
     /// The content's sha256, once the transfer completed and was verified.
     private(set) var sha256: String?
     private var waiting: [Exchange] = []
+    /// Clients waiting for the response head.
+    var waitingCount: Int { waiting.count }
     private let answer: (Exchange, Answer) -> Void
     private let finished: (FileFetch, _ result: Result<Int, FetchFailure>) -> Void
 

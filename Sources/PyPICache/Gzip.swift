@@ -1,5 +1,5 @@
 import CZlib
-import Reactor
+import Support
 
 /// gzip for page bodies (never for package files: pip and uv ask for identity,
 /// and a file's bytes must stay exactly the bytes its hash names).
@@ -16,12 +16,7 @@ enum Gzip {
     /// Whether an Accept-Encoding header accepts gzip (q > 0, by name or `*`).
     static func accepted(by header: String?) -> Bool {
         guard let header else { return false }
-        for item in header.lowercased().split(separator: ",") {
-            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
-            guard let coding = parts.first, coding == "gzip" || coding == "x-gzip" || coding == "*" else { continue }
-            let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            return q > 0
-        }
-        return false
+        let coding = WeightedList(header).items.first { ["gzip", "x-gzip", "*"].contains($0.value) }
+        return (coding?.q ?? 0) > 0
     }
 }

@@ -11,6 +11,16 @@ final class PageFetch: TransferDelegate {
         case notModified
         case notFound
         case failed(String, timedOut: Bool)
+
+        /// For the `upstream_page` log line.
+        var summary: String {
+            switch self {
+            case .fetched(let page): "fetched files=\(page.files.count)"
+            case .notModified: "not-modified"
+            case .notFound: "not-found"
+            case .failed(let reason, _): "failed: \(reason)"
+            }
+        }
     }
 
     static let maxBodyBytes = 64 << 20
@@ -20,6 +30,7 @@ final class PageFetch: TransferDelegate {
     private var head: UpstreamHead?
     private var body: [UInt8] = []
     private var waiters: [(Outcome) -> Void] = []
+    var waiterCount: Int { waiters.count }
     /// File entries of the page left out as unusable (logged once per fetch).
     private(set) var skippedEntries = 0
     private let finished: (PageFetch, Outcome) -> Void

@@ -1,100 +1,93 @@
 import FoundationEssentials
 import HTTPServer
 import Reactor
+import Support
 import Upstream
 
-/// The caching PyPI proxy: routes each request to a page, a file or an info
-/// page, and owns the cache policy:
-/// - files are immutable: cached forever once verified, fetched once however
-///   many clients ask (see FileFetch);
-/// - project pages expire after the index TTL; concurrent requests share one
-///   refresh; when upstream fails, the stale copy is served;
-/// - every response says `X-Cache: HIT | MISS | STALE` where it applies;
-/// - only URLs that an upstream page named are ever fetched.
+/// The caching PyPI proxy as the HTTP server sees it: builds the parts and routes each
+/// request (`Route`) to the one that owns it:
+/// - project pages → `PageCache` (TTL, revalidation, negative cache, stale on failure);
+/// - files and their metadata → `FileCache` (immutable, fetched once, verified);
+/// - `/`, `/root/pypi/<p>`, `/+status`, `/+metrics` → `WebPages` / `StatusReport`, from a `ServerSnapshot`.
+/// Upstream's health (offline, circuit breaker, probes) is `UpstreamHealth`; storage is a
+/// `CacheStorage` (`CacheStore` on local disk); every time is read from `clock`.
 public final class PyPIProxy: HTTPResponder {
-    var config: ProxyConfig
-    let loop: EventLoop
-    /// Pages and files use separate connection pools, so a page request never
-    /// queues behind file downloads from the same host (libcurl's per-host limit).
-    let pageCurl: CurlMulti
-    let fileCurl: CurlMulti
-    let breaker = UpstreamBreaker()
-    /// Which addresses upstream fetches may reach (no loopback/private ones unless upstream is there).
-    let connectPolicy: ConnectPolicy
-    var probeTimer: TimerID?
-    let store: CacheStore
-    let index: CacheIndex
-    let logger: Logger
-    var pageFetches: [ProjectName: PageFetch] = [:]
-    var fileFetches: [FileKey: FileFetch] = [:]
-    let rendered = RenderedPages()
-    /// Projects upstream said do not exist, until when (negative cache).
-    var notFoundUntil: [ProjectName: Double] = [:]
+    public static let version = "0.1.0"
+
     public let stats = CacheStats()
     /// The HTTP server's counters (requests by status, bytes, connections), set by whoever starts it.
     public var serverStats: ServerStats?
-    let started = Date()
-    /// This server's identity, kept in the data directory (devpi reports one too).
-    let uuid: String
-    public static let version = "0.1.0"
+    private var config: ProxyConfig
+    private let clock: WallClock
+    /// When this server started (for uptime), by `clock`.
+    private let started: Double
+    /// This server's identity, kept with the cache (devpi reports one too).
+    private let uuid: String
+    private let index: CacheIndex
+    private let health: UpstreamHealth
+    let pages: PageCache
+    let files: FileCache
 
-    public init(config: ProxyConfig, loop: EventLoop, logger: Logger) throws {
+    public convenience init(config: ProxyConfig, loop: EventLoop, logger: Logger, clock: WallClock = SystemClock()) throws {
+        let store = try CacheStore(root: config.dataDirectory, openFileCapacity: config.openFileCapacity)
+        try self.init(config: config, store: store, loop: loop, logger: logger, clock: clock)
+    }
+
+    public init(config: ProxyConfig, store: CacheStorage, loop: EventLoop, logger: Logger, clock: WallClock = SystemClock()) throws {
         self.config = config
-        self.loop = loop
-        self.logger = logger
-        connectPolicy = ConnectPolicy(upstreamURL: config.upstream, environment: ProcessInfo.processInfo.environment)
+        self.clock = clock
+        started = clock.now
+        let connectPolicy = ConnectPolicy(upstreamURL: config.upstream, environment: ProcessInfo.processInfo.environment)
         if !connectPolicy.enforced {
             logger.warning("address_checks_off", ["reason": "an HTTP proxy is set in the environment; it resolves names, so addresses cannot be checked here"])
         }
-        pageCurl = CurlMulti(loop: loop, maxConnectionsPerHost: 8)
-        fileCurl = CurlMulti(loop: loop, maxConnectionsPerHost: 16)
-        store = try CacheStore(root: config.dataDirectory, openFileCapacity: config.openFileCapacity)
         index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames())
         uuid = try store.serverUUID()
-    }
-
-    /// Upstream transfers in progress (pages and files).
-    var activeTransfers: Int { pageCurl.activeCount + fileCurl.activeCount }
-
-    /// False offline and while the breaker is open: then nothing waits on upstream,
-    /// and pages list only what the cache can serve.
-    var upstreamReachable: Bool { !config.offline && !breaker.isOpen }
-
-    /// While the breaker is open: the answer for something the cache cannot serve. 503 with
-    /// Retry-After (the next probe), which pip and uv retry, so a short outage costs a wait.
-    func upstreamFailingResponse(_ what: String) -> Response? {
-        guard case .failing(let since, let error, let nextProbe) = breaker.state else { return nil }
-        let retry = max(1, Int((nextProbe - PyPIProxy.now()).rounded(.up)))
-        return .error(503, "\(what) is not cached and upstream has been failing since "
-                      + "\(Date(timeIntervalSince1970: since).formatted(.iso8601)) (\(error)); retrying in the background",
-                      headers: [("Retry-After", String(retry))])
+        health = UpstreamHealth(offline: config.offline, upstreamURL: config.upstream, loop: loop, clock: clock, logger: logger)
+        let metadata = WheelMetadata(index: index, store: store, logger: logger)
+        // Pages and files use separate connection pools, so a page request never
+        // queues behind file downloads from the same host (libcurl's per-host limit).
+        pages = PageCache(config: config, connectPolicy: connectPolicy, curl: CurlMulti(loop: loop, maxConnectionsPerHost: 8),
+                          loop: loop, clock: clock, logger: logger, index: index, store: store, stats: stats, health: health, metadata: metadata)
+        files = FileCache(config: config, connectPolicy: connectPolicy, curl: CurlMulti(loop: loop, maxConnectionsPerHost: 16),
+                          loop: loop, clock: clock, logger: logger, index: index, store: store, stats: stats, health: health,
+                          metadata: metadata, pages: pages)
+        // Start-up fails, naming the option, if libcurl refused one the caches rely on.
+        try pages.curl.requireReady()
+        try files.curl.requireReady()
+        health.reachabilityChanged = { [unowned pages] in pages.invalidateAll() }
+        health.probe = { [unowned pages] project in pages.fetch(project, revalidating: pages.stored(project)) { _ in } }
     }
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
     public var cachedFileCount: Int { index.distributionFileCount }
+
     /// The port actually bound (when started with port 0), for /+status.
     public func setListenAddress(host: String, port: Int) {
         config.listenHost = host
         config.listenPort = port
     }
 
+    /// Every access-log line says how the cache answered (`cache=HIT`, `-` where it does not apply).
+    public var accessLogFieldNames: [String] { [CacheResult.logFieldName] }
+
     public func respond(to exchange: Exchange) {
         let request = exchange.request
         switch Route.parse(path: request.path, query: request.query) {
         case .home:
-            exchange.send(homePage())
+            exchange.send(WebPages(snapshot: snapshot()).homePage())
         case .projectWeb(let name):
-            exchange.send(projectWebPage(name))
+            exchange.send(WebPages(snapshot: snapshot()).projectWebPage(name))
         case .status:
-            exchange.send(statusResponse(request))
+            exchange.send(StatusReport(snapshot: snapshot()).statusResponse(request))
         case .metrics:
-            exchange.send(metricsResponse())
+            exchange.send(StatusReport(snapshot: snapshot()).metricsResponse())
         case .projectList:
-            exchange.send(projectListPage(request))
+            exchange.send(pages.projectList())
         case .project(let name, let alias):
-            servePage(name, alias: alias, exchange: exchange)
+            pages.serve(name, alias: alias, exchange: exchange)
         case .file(let key):
-            serveFile(key, exchange: exchange)
+            files.serve(key, exchange: exchange)
         case .redirect(let location):
             exchange.send(.redirect(to: location))
         case .notFound(let reason):
@@ -104,7 +97,12 @@ public final class PyPIProxy: HTTPResponder {
         }
     }
 
-    static func now() -> Double { Date().timeIntervalSince1970 }
+    private func snapshot() -> ServerSnapshot {
+        let now = clock.now
+        return ServerSnapshot(now: now, uptimeSeconds: Int(now - started), config: config, uuid: uuid, upstream: health.state,
+                              activeTransfers: pages.curl.activeCount + files.curl.activeCount, index: index, stats: stats,
+                              serverStats: serverStats, storedPage: { [pages] in pages.stored($0) })
+    }
 
     /// RFC 9111 `Cache-Control: only-if-cached`: answer from the cache or with 504,
     /// never from upstream (`wheelhouse prefetch --check` asks this way).
@@ -115,15 +113,8 @@ public final class PyPIProxy: HTTPResponder {
     /// Abandons every upstream transfer and deletes its temp file, so a shutdown
     /// leaves no partial file behind. Clients still following a download are cut short.
     public func shutdown() {
-        if let probeTimer { loop.cancel(probeTimer) }
-        probeTimer = nil
-        for fetch in Array(fileFetches.values) {
-            fileCurl.cancel(fetch.transfer)
-            fetch.abandon()
-            store.discard(fetch.tempFile)
-        }
-        fileFetches.removeAll()
-        for fetch in Array(pageFetches.values) { pageCurl.cancel(fetch.transfer) }
-        pageFetches.removeAll()
+        health.shutdown()
+        files.shutdown()
+        pages.shutdown()
     }
 }

@@ -1,33 +1,12 @@
 import FoundationEssentials
 import HTTPServer
-import Reactor
+import Support
 import Upstream
 
 /// `/+status` (devpi's shape, plus wheelhouse's own keys) and `/+metrics`
 /// (Prometheus text format).
-extension PyPIProxy {
-    enum UpstreamState {
-        case unknown, online, offline
-        case failing(since: Double, error: String)
-
-        var name: String {
-            switch self {
-            case .unknown: "unknown"
-            case .online: "online"
-            case .offline: "offline"
-            case .failing: "failing"
-            }
-        }
-    }
-
-    var upstreamState: UpstreamState {
-        if config.offline { return .offline }
-        switch breaker.state {
-        case .unknown: return .unknown
-        case .online: return .online
-        case .failing(let since, let error, _): return .failing(since: since, error: error)
-        }
-    }
+struct StatusReport {
+    let snapshot: ServerSnapshot
 
     struct Status {
         let json: String
@@ -36,69 +15,62 @@ extension PyPIProxy {
     }
 
     func status() -> Status {
-        let uptime = Int(PyPIProxy.now() - started.timeIntervalSince1970)
-        let hits = stats.hits.values.reduce(0, +), misses = stats.misses.values.reduce(0, +)
-        let state = upstreamState
+        let uptime = snapshot.uptimeSeconds
+        let hits = snapshot.stats.hits.values.reduce(0, +), misses = snapshot.stats.misses.values.reduce(0, +)
+        let state = snapshot.upstream
         var failingSince = "null", lastError = "null"
         if case .failing(let since, let error) = state {
             failingSince = PageRenderer.quote(Date(timeIntervalSince1970: since).formatted(.iso8601))
             lastError = PageRenderer.quote(error)
-        } else if let error = stats.lastUpstreamError {
+        } else if let error = snapshot.stats.lastUpstreamError {
             lastError = PageRenderer.quote(error)
         }
         let metrics = metricSamples().filter { $0.labels.isEmpty }
             .map { "[\(PageRenderer.quote($0.name)),\(PageRenderer.quote($0.type)),\($0.value)]" }.joined(separator: ",")
         let q = PageRenderer.quote
-        let closedByReason = CloseReason.allCases.map { "\(q($0.rawValue)):\(serverStats?.connectionsClosed[$0] ?? 0)" }
+        let closedByReason = CloseReason.allCases.map { "\(q($0.rawValue)):\(snapshot.serverStats?.connectionsClosed[$0] ?? 0)" }
             .joined(separator: ",")
         let json = """
-        {"type":"status","result":{"serverdir":\(q(config.dataDirectory)),"uuid":\(q(uuid)),\
-        "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))],["libcurl",\(q(Curl.version))]],"host":\(q(config.listenHost)),"port":\(config.listenPort),\
+        {"type":"status","result":{"serverdir":\(q(snapshot.config.dataDirectory)),"uuid":\(q(snapshot.uuid)),\
+        "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))],["libcurl",\(q(Curl.version))]],"host":\(q(snapshot.config.listenHost)),"port":\(snapshot.config.listenPort),\
         "outside-url":null,"role":"PRIMARY","metrics":[\(metrics)],\
-        "uptime-seconds":\(uptime),"cached-projects":\(index.projectCount),"cached-files":\(cachedFileCount),\
-        "cached-bytes":\(index.cachedBytes),"hits":\(hits + stats.stale),"misses":\(misses),\
-        "in-flight-transfers":\(activeTransfers),"open-connections":\(serverStats?.openConnections ?? 0),\
-        "unverified-files":\(stats.unverifiedFiles),\
+        "uptime-seconds":\(uptime),"cached-projects":\(snapshot.index.projectCount),"cached-files":\(snapshot.cachedFileCount),\
+        "cached-bytes":\(snapshot.index.cachedBytes),"hits":\(hits + snapshot.stats.stale),"misses":\(misses),\
+        "in-flight-transfers":\(snapshot.activeTransfers),"open-connections":\(snapshot.serverStats?.openConnections ?? 0),\
+        "unverified-files":\(snapshot.stats.unverifiedFiles),\
         "connections-closed":{\(closedByReason)},\
-        "upstream":{"url":\(q(config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
+        "upstream":{"url":\(q(snapshot.config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
 
         """
         let summary: [(String, String)] = [
             ("Version", "wheelhouse \(PyPIProxy.version)"),
             ("Up for", WebFormat.duration(uptime)),
-            ("Data directory", config.dataDirectory),
-            ("Listening on", "\(config.listenHost):\(config.listenPort)"),
-            ("Upstream", "\(config.upstream) (\(state.name))"),
-            ("Last upstream error", stats.lastUpstreamError ?? "none"),
+            ("Data directory", snapshot.config.dataDirectory),
+            ("Listening on", "\(snapshot.config.listenHost):\(snapshot.config.listenPort)"),
+            ("Upstream", "\(snapshot.config.upstream) (\(state.name))"),
+            ("Last upstream error", snapshot.stats.lastUpstreamError ?? "none"),
             ("Upstream failing since", failingSince == "null" ? "-" : failingSince),
-            ("Files cached unverified (no sha256 upstream)", "\(stats.unverifiedFiles)"),
-            ("Cached", "\(cachedFileCount) files, \(WebFormat.bytes(index.cachedBytes)), \(index.projectCount) project pages"),
-            ("Hits / misses", "\(hits + stats.stale) / \(misses)"),
-            ("Downloads in progress", "\(activeTransfers)"),
-            ("Open connections", "\(serverStats?.openConnections ?? 0)"),
+            ("Files cached unverified (no sha256 upstream)", "\(snapshot.stats.unverifiedFiles)"),
+            ("Cached", "\(snapshot.cachedFileCount) files, \(WebFormat.bytes(snapshot.index.cachedBytes)), \(snapshot.index.projectCount) project pages"),
+            ("Hits / misses", "\(hits + snapshot.stats.stale) / \(misses)"),
+            ("Downloads in progress", "\(snapshot.activeTransfers)"),
+            ("Open connections", "\(snapshot.serverStats?.openConnections ?? 0)"),
         ]
         return Status(json: json, summary: summary)
     }
 
     /// JSON by default and for `application/json`; HTML when a browser prefers it.
     func statusResponse(_ request: Request) -> Response {
-        if prefersHTML(request.header("accept")) { return statusHTML() }
+        if prefersHTML(request.header("accept")) { return WebPages(snapshot: snapshot).statusHTML() }
         return Response(status: 200, headers: [("Content-Type", "application/json"), ("Cache-Control", "no-cache")],
                         body: .bytes(Array(status().json.utf8)))
     }
 
     private func prefersHTML(_ accept: String?) -> Bool {
-        guard let accept = accept?.lowercased() else { return false }
-        func quality(of type: String) -> Double? {
-            for item in accept.split(separator: ",") {
-                let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
-                guard parts.first == type else { continue }
-                return parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            }
-            return nil
-        }
-        guard let html = quality(of: "text/html"), html > 0 else { return false }
-        return html >= (quality(of: "application/json") ?? 0)
+        guard let accept else { return false }
+        let list = WeightedList(accept)
+        guard let html = list.quality(of: "text/html"), html > 0 else { return false }
+        return html >= (list.quality(of: "application/json") ?? 0)
     }
 
     struct MetricSample {
@@ -114,34 +86,34 @@ extension PyPIProxy {
         func add(_ name: String, _ type: String, _ help: String, _ value: Int, labels: String = "") {
             samples.append(MetricSample(name: name, type: type, help: help, labels: labels, value: value))
         }
-        for (status, count) in (serverStats?.responsesByStatus ?? [:]).sorted(by: { $0.key < $1.key }) {
+        for (status, count) in (snapshot.serverStats?.responsesByStatus ?? [:]).sorted(by: { $0.key < $1.key }) {
             add("wheelhouse_http_responses_total", "counter", "HTTP responses sent, by status.", count, labels: "status=\"\(status)\"")
         }
-        add("wheelhouse_http_sent_bytes_total", "counter", "Body bytes of completed responses.", serverStats?.bodyBytesSent ?? 0)
-        add("wheelhouse_http_responses_cut_total", "counter", "Responses cut short before their end.", serverStats?.responsesCut ?? 0)
-        add("wheelhouse_open_connections", "gauge", "Client connections open now.", serverStats?.openConnections ?? 0)
+        add("wheelhouse_http_sent_bytes_total", "counter", "Body bytes of completed responses.", snapshot.serverStats?.bodyBytesSent ?? 0)
+        add("wheelhouse_http_responses_cut_total", "counter", "Responses cut short before their end.", snapshot.serverStats?.responsesCut ?? 0)
+        add("wheelhouse_open_connections", "gauge", "Client connections open now.", snapshot.serverStats?.openConnections ?? 0)
         for reason in CloseReason.allCases {
             add("wheelhouse_connections_closed_total", "counter", "Client connections closed, by why they ended.",
-                serverStats?.connectionsClosed[reason] ?? 0, labels: "reason=\"\(reason.rawValue)\"")
+                snapshot.serverStats?.connectionsClosed[reason] ?? 0, labels: "reason=\"\(reason.rawValue)\"")
         }
         for kind in CacheStats.Kind.allCases {
             let l = "kind=\"\(kind.rawValue)\""
-            add("wheelhouse_cache_hits_total", "counter", "Requests answered from the cache.", stats.hits[kind] ?? 0, labels: l)
-            add("wheelhouse_cache_misses_total", "counter", "Requests that went upstream.", stats.misses[kind] ?? 0, labels: l)
-            add("wheelhouse_upstream_fetches_total", "counter", "Upstream requests finished.", stats.upstreamFetches[kind] ?? 0, labels: l)
-            add("wheelhouse_upstream_failures_total", "counter", "Upstream requests that failed.", stats.upstreamFailures[kind] ?? 0, labels: l)
+            add("wheelhouse_cache_hits_total", "counter", "Requests answered from the cache.", snapshot.stats.hits[kind] ?? 0, labels: l)
+            add("wheelhouse_cache_misses_total", "counter", "Requests that went upstream.", snapshot.stats.misses[kind] ?? 0, labels: l)
+            add("wheelhouse_upstream_fetches_total", "counter", "Upstream requests finished.", snapshot.stats.upstreamFetches[kind] ?? 0, labels: l)
+            add("wheelhouse_upstream_failures_total", "counter", "Upstream requests that failed.", snapshot.stats.upstreamFailures[kind] ?? 0, labels: l)
         }
         var failingSinceSeconds = 0
-        if case .failing(let since, _) = upstreamState { failingSinceSeconds = Int(since) }
+        if case .failing(let since, _) = snapshot.upstream { failingSinceSeconds = Int(since) }
         add("wheelhouse_upstream_up", "gauge", "1 while upstream answers (or nothing was asked yet), 0 while failing or offline.",
-            failingSinceSeconds == 0 && !config.offline ? 1 : 0)
+            failingSinceSeconds == 0 && !snapshot.config.offline ? 1 : 0)
         add("wheelhouse_upstream_failing_since_seconds", "gauge", "Unix time upstream started failing; 0 when it is not.", failingSinceSeconds)
-        add("wheelhouse_unverified_files_total", "counter", "Files cached although upstream gave no sha256 for them.", stats.unverifiedFiles)
-        add("wheelhouse_cache_stale_total", "counter", "Stale pages served because upstream failed.", stats.stale)
-        add("wheelhouse_upstream_inflight_transfers", "gauge", "Upstream transfers in progress.", activeTransfers)
-        add("wheelhouse_cached_files", "gauge", "Distribution files in the cache.", cachedFileCount)
-        add("wheelhouse_cached_bytes", "gauge", "Bytes in the cache.", index.cachedBytes)
-        add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", Int(PyPIProxy.now() - started.timeIntervalSince1970))
+        add("wheelhouse_unverified_files_total", "counter", "Files cached although upstream gave no sha256 for them.", snapshot.stats.unverifiedFiles)
+        add("wheelhouse_cache_stale_total", "counter", "Stale pages served because upstream failed.", snapshot.stats.stale)
+        add("wheelhouse_upstream_inflight_transfers", "gauge", "Upstream transfers in progress.", snapshot.activeTransfers)
+        add("wheelhouse_cached_files", "gauge", "Distribution files in the cache.", snapshot.cachedFileCount)
+        add("wheelhouse_cached_bytes", "gauge", "Bytes in the cache.", snapshot.index.cachedBytes)
+        add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", snapshot.uptimeSeconds)
         return samples
     }
 

@@ -1,5 +1,5 @@
 import FoundationEssentials
-import Reactor
+import Support
 
 /// Reads an upstream project page: PEP 691 JSON, or PEP 503 HTML from indexes
 /// that only speak that (private indexes, devpi, static mirrors). Relative

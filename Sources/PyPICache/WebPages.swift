@@ -4,16 +4,18 @@ import HTTPServer
 /// The pages people look at: `/` (what is cached), `/root/pypi/<project>` (one
 /// project's cached files), and `/+status` in a browser. Server-rendered HTML5,
 /// one inline stylesheet, no JavaScript, no external assets.
-extension PyPIProxy {
+struct WebPages {
+    let snapshot: ServerSnapshot
+
     func homePage() -> Response {
         let projects = projectSummaries()
-        let totalBytes = index.cachedBytes
+        let totalBytes = snapshot.index.cachedBytes
         let shown = 500  // a page, not a dump: the most recently used first
         var rows = ""
         for p in projects.prefix(shown) {
             let n = HTMLEscaping.escape(p.name.normalized)
             rows += "<tr><td><a href=\"/root/pypi/\(n)\">\(n)</a></td><td class=\"num\">\(p.files)</td>"
-            rows += "<td class=\"num\">\(WebFormat.bytes(p.bytes))</td><td>\(WebFormat.ago(p.lastUsed))</td></tr>\n"
+            rows += "<td class=\"num\">\(WebFormat.bytes(p.bytes))</td><td>\(WebFormat.ago(p.lastUsed, now: snapshot.now))</td></tr>\n"
         }
         if projects.isEmpty {
             rows = "<tr><td colspan=\"4\" class=\"empty\">Nothing cached yet. Install something through the index below.</td></tr>\n"
@@ -24,14 +26,14 @@ extension PyPIProxy {
         \(upstreamBanner())
         <section class="cards">
           \(WebFormat.card("Projects", "\(projects.count)"))
-          \(WebFormat.card("Files", "\(cachedFileCount)"))
+          \(WebFormat.card("Files", "\(snapshot.cachedFileCount)"))
           \(WebFormat.card("Size", WebFormat.bytes(totalBytes)))
-          \(WebFormat.card("Hit ratio", stats.hitRatio.map { String(Int(($0 * 100).rounded())) + " %" } ?? "–"))
-          \(WebFormat.card("Downloading", "\(activeTransfers)"))
+          \(WebFormat.card("Hit ratio", snapshot.stats.hitRatio.map { String(Int(($0 * 100).rounded())) + " %" } ?? "–"))
+          \(WebFormat.card("Downloading", "\(snapshot.activeTransfers)"))
         </section>
         <section>
           <h2>Use it</h2>
-          <pre>pip install --index-url http://&lt;this host&gt;:\(config.listenPort)/root/pypi/+simple/ &lt;package&gt;</pre>
+          <pre>pip install --index-url http://&lt;this host&gt;:\(snapshot.config.listenPort)/root/pypi/+simple/ &lt;package&gt;</pre>
         </section>
         <section>
           <h2>Cached projects</h2>
@@ -46,22 +48,22 @@ extension PyPIProxy {
     }
 
     func projectWebPage(_ name: ProjectName) -> Response {
-        guard let page = index.page(name, load: store.loadPage) else {
+        guard let page = snapshot.storedPage(name) else {
             return .error(404, "project \(name) is not cached")
         }
         let n = HTMLEscaping.escape(name.normalized)
         var rows = ""
         var notCached = 0
         for file in page.files {
-            guard let key = file.key, let size = index.size(of: key) else { notCached += 1; continue }
+            guard let key = file.key, let size = snapshot.index.size(of: key) else { notCached += 1; continue }
             let f = HTMLEscaping.escape(file.filename)
             let link = "/root/pypi/+f/\(key.hashDirectory)/\(key.hashSubdirectory)/\(PageRenderer.percentEncode(file.filename))"
             let yanked = file.yanked.map { " <span class=\"tag\">yanked\($0.isEmpty ? "" : ": " + HTMLEscaping.escape($0))</span>" } ?? ""
             rows += "<tr><td><a href=\"\(link)\">\(f)</a>\(yanked)</td><td class=\"num\">\(WebFormat.bytes(size))</td>"
-            rows += "<td class=\"num\">\(stats.fileDownloads[key] ?? 0)</td></tr>\n"
+            rows += "<td class=\"num\">\(snapshot.stats.fileDownloads[key] ?? 0)</td></tr>\n"
         }
         if rows.isEmpty { rows = "<tr><td colspan=\"3\" class=\"empty\">No file of this project is cached yet.</td></tr>\n" }
-        let age = Int(PyPIProxy.now() - page.fetchedAt)
+        let age = Int(snapshot.now - page.fetchedAt)
         let body = """
         <p class="crumbs"><a href="/">All projects</a> / \(n)</p>
         <h2>\(n)</h2>
@@ -79,7 +81,7 @@ extension PyPIProxy {
     }
 
     func statusHTML() -> Response {
-        let s = status()
+        let s = StatusReport(snapshot: snapshot).status()
         var rows = ""
         for (key, value) in s.summary { rows += "<tr><th>\(HTMLEscaping.escape(key))</th><td>\(HTMLEscaping.escape(value))</td></tr>\n" }
         let body = """
@@ -103,10 +105,10 @@ extension PyPIProxy {
     /// Cached files grouped by project (projects with a stored page), most recently used first.
     func projectSummaries() -> [ProjectSummary] {
         var byName: [ProjectName: ProjectSummary] = [:]
-        for name in index.projectNames { byName[name] = ProjectSummary(name: name, lastUsed: stats.lastUsed[name]) }
-        for (key, size) in index.cachedFiles where key.metadataSubject == nil {
-            guard let project = index.known(key)?.project ?? ProjectName.guess(fromFilename: key.filename) else { continue }
-            byName[project, default: ProjectSummary(name: project, lastUsed: stats.lastUsed[project])].files += 1
+        for name in snapshot.index.projectNames { byName[name] = ProjectSummary(name: name, lastUsed: snapshot.stats.lastUsed[name]) }
+        for (key, size) in snapshot.index.cachedFiles where key.metadataSubject == nil {
+            guard let project = snapshot.index.known(key)?.project ?? ProjectName.guess(fromFilename: key.filename) else { continue }
+            byName[project, default: ProjectSummary(name: project, lastUsed: snapshot.stats.lastUsed[project])].files += 1
             byName[project]?.bytes += size
         }
         return byName.values.filter { $0.files > 0 }.sorted {
@@ -115,12 +117,12 @@ extension PyPIProxy {
     }
 
     private func upstreamBanner() -> String {
-        let upstream = HTMLEscaping.escape(config.upstream)
-        switch upstreamState {
+        let upstream = HTMLEscaping.escape(snapshot.config.upstream)
+        switch snapshot.upstream {
         case .offline:
             return "<p class=\"banner offline\">Offline mode: serving the cache only, upstream \(upstream) is never contacted.</p>"
         case .failing(let since, let error):
-            return "<p class=\"banner failing\">Upstream \(upstream) failing since \(WebFormat.ago(since)): \(HTMLEscaping.escape(error)). Cached files and pages are still served.</p>"
+            return "<p class=\"banner failing\">Upstream \(upstream) failing since \(WebFormat.ago(since, now: snapshot.now)): \(HTMLEscaping.escape(error)). Cached files and pages are still served.</p>"
         case .online:
             return "<p class=\"banner online\">Upstream \(upstream) online.</p>"
         case .unknown:
@@ -207,9 +209,9 @@ enum WebFormat {
         }
     }
 
-    static func ago(_ time: Double?) -> String {
+    static func ago(_ time: Double?, now: Double) -> String {
         guard let time else { return "–" }
-        return duration(Int(PyPIProxy.now() - time)) + " ago"
+        return duration(Int(now - time)) + " ago"
     }
 }
 

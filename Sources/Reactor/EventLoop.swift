@@ -56,7 +56,7 @@ public final class EventLoop {
         epfd = try Epoll.create()
     }
 
-    /// Number of registered fds (tests and /+status use it).
+    /// Number of registered fds (tests use it).
     public var registeredCount: Int { registrations.count }
 
     // MARK: - I/O registration

@@ -84,10 +84,6 @@ public enum Files {
         _ = unlink(path)
     }
 
-    public static func exists(_ path: String) -> Bool {
-        access(path, F_OK) == 0
-    }
-
     public struct Entry {
         public let name: String
         public let isDirectory: Bool

@@ -15,44 +15,74 @@ public final class CurlMulti: IOHandler {
     /// Transfers libcurl is working on, by easy handle. Holding them here keeps
     /// each Transfer (and so its CURL handle) alive until libcurl lets go.
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
-    private var watched: Set<Int32> = []
+    /// The first multi option libcurl refused at set-up: every transfer then fails with it,
+    /// and a server checks it at start-up (`requireReady()`).
+    public private(set) var setupFailure: CurlFailure?
+    /// What `curl_multi_assign` attaches to a socket we watch: libcurl hands it back in the
+    /// socket callback, so "already registered with the loop" needs no set of our own.
+    /// Any non-nil pointer does; this multi's own address is at hand.
+    private var watchedMarker: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
 
     public init(loop: EventLoop, maxConnectionsPerHost: Int = 16) {
         self.loop = loop
         multi = curl_multi_init()
         let me = Unmanaged.passUnretained(self).toOpaque()
-        ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
-        ccurl_multi_setopt_socket_callback(multi) { _, socket, what, user, _ in
-            CurlMulti.from(user).socketCallback(socket, what: what)
+        check(ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost), "CURLMOPT_MAX_HOST_CONNECTIONS")
+        let socketFunction = ccurl_multi_setopt_socket_callback(multi) { _, socket, what, user, socketState in
+            CurlMulti.from(user).socketCallback(socket, what: what, watched: socketState != nil)
             return 0
         }
-        ccurl_multi_setopt_ptr(multi, CURLMOPT_SOCKETDATA, me)
-        ccurl_multi_setopt_timer_callback(multi) { _, timeoutMS, user in
+        check(socketFunction, "CURLMOPT_SOCKETFUNCTION")
+        check(ccurl_multi_setopt_ptr(multi, CURLMOPT_SOCKETDATA, me), "CURLMOPT_SOCKETDATA")
+        let timerFunction = ccurl_multi_setopt_timer_callback(multi) { _, timeoutMS, user in
             CurlMulti.from(user).timerCallback(timeoutMS)
             return 0
         }
-        ccurl_multi_setopt_ptr(multi, CURLMOPT_TIMERDATA, me)
+        check(timerFunction, "CURLMOPT_TIMERFUNCTION")
+        check(ccurl_multi_setopt_ptr(multi, CURLMOPT_TIMERDATA, me), "CURLMOPT_TIMERDATA")
+    }
+
+    private func check(_ code: CURLMcode, _ option: String) {
+        guard setupFailure == nil else { return }
+        setupFailure = CurlCheck.multi(code, "curl_multi_setopt(\(option))")
+    }
+
+    /// Throws the set-up failure, if any: for start-up, so a server never runs without an option it relies on.
+    public func requireReady() throws {
+        if let setupFailure { throw setupFailure }
     }
 
     deinit {
-        for (easy, _) in active { curl_multi_remove_handle(multi, easy) }
-        curl_multi_cleanup(multi)
+        // Tearing down: nothing is left to fail, so the results are not used.
+        for (easy, _) in active { _ = curl_multi_remove_handle(multi, easy) }
+        _ = curl_multi_cleanup(multi)
     }
 
     public var activeCount: Int { active.count }
 
-    /// Starts a transfer. Must not be called from inside a libcurl callback;
-    /// delegates hear from transfers only outside them, so calling from a delegate is fine.
+    /// Starts a transfer. Must not be called from inside a libcurl callback, and delegates
+    /// hear of heads and bodies from inside one (the header and write callbacks): start
+    /// further transfers from `transferDidComplete` (called after libcurl returned) or defer
+    /// them with `EventLoop.execute`.
+    /// A transfer that cannot start (an option refused) fails on the next loop turn, never
+    /// from inside this call, so callers may register it before they hear of the failure.
     public func add(_ transfer: Transfer) {
+        if let failure = setupFailure ?? transfer.setupFailure {
+            return loop.execute { transfer.fail(failure) }
+        }
         active[transfer.easy] = transfer
         // curl_multi_add_handle calls the timer callback (0 ms): the transfer starts on the next iteration.
-        curl_multi_add_handle(multi, transfer.easy)
+        if let failure = CurlCheck.multi(curl_multi_add_handle(multi, transfer.easy), "curl_multi_add_handle") {
+            active.removeValue(forKey: transfer.easy)
+            loop.execute { transfer.fail(failure) }
+        }
     }
 
     /// Abandons a transfer; its delegate hears nothing more.
     public func cancel(_ transfer: Transfer) {
         guard active.removeValue(forKey: transfer.easy) != nil else { return }
-        curl_multi_remove_handle(multi, transfer.easy)
+        // Nobody waits on an abandoned transfer, so a refusal here has no one to fail.
+        _ = curl_multi_remove_handle(multi, transfer.easy)
     }
 
     static func from(_ user: UnsafeMutableRawPointer?) -> CurlMulti {
@@ -61,10 +91,11 @@ public final class CurlMulti: IOHandler {
 
     // MARK: - libcurl callbacks: bookkeeping only
 
-    private func socketCallback(_ socket: curl_socket_t, what: Int32) {
+    /// `watched`: libcurl handed back our `curl_multi_assign` marker, i.e. we registered this
+    /// socket before (libcurl drops the marker when it forgets the socket).
+    private func socketCallback(_ socket: curl_socket_t, what: Int32, watched: Bool) {
         if what == CURL_POLL_REMOVE {
             // Not necessarily closed (a paused transfer's socket is removed too).
-            watched.remove(socket)
             loop.deregister(fd: socket)
             return
         }
@@ -72,11 +103,13 @@ public final class CurlMulti: IOHandler {
         if what & CURL_POLL_IN != 0 { interest.insert(.readable) }
         if what & CURL_POLL_OUT != 0 { interest.insert(.writable) }
         do {
-            if watched.contains(socket) && loop.isRegistered(fd: socket) {
+            if watched && loop.isRegistered(fd: socket) {
                 try loop.setInterest(fd: socket, interest)
             } else {
                 try loop.register(fd: socket, interest: interest, handler: self)
-                watched.insert(socket)
+                // Allowed inside the socket callback (curl's ephiperfifo.c does it); it only
+                // fails for a socket libcurl does not know, which cannot be the one it just named.
+                _ = CurlCheck.multi(curl_multi_assign(multi, socket, watchedMarker), "curl_multi_assign")
             }
         } catch {
             // libcurl's own timeouts will end the transfer that owns this socket.
@@ -106,8 +139,26 @@ public final class CurlMulti: IOHandler {
 
     private func act(socket: curl_socket_t, flags: Int32) {
         var running: Int32 = 0
-        curl_multi_socket_action(multi, socket, flags, &running)
+        let code = curl_multi_socket_action(multi, socket, flags, &running)
+        if code == CURLM_BAD_SOCKET {
+            // A socket libcurl no longer knows: stop watching it, or epoll reports it forever.
+            loop.deregister(fd: socket)
+        } else if let failure = CurlCheck.multi(code, "curl_multi_socket_action") {
+            // The multi handle itself failed (out of memory, internal error): no transfer
+            // on it can be trusted to finish, so each fails now rather than hang.
+            failAll(failure)
+            return
+        }
         collectFinished()
+    }
+
+    private func failAll(_ failure: CurlFailure) {
+        let failing = active
+        active.removeAll()
+        for (easy, transfer) in failing {
+            _ = curl_multi_remove_handle(multi, easy)  // failing it anyway
+            transfer.fail(failure)
+        }
     }
 
     /// Hands finished transfers to their delegates, outside every libcurl callback.
@@ -119,11 +170,16 @@ public final class CurlMulti: IOHandler {
             // Which pooled connection the transfer used can only be asked while the handle
             // is still in the multi; the transfer may need to discard it (see Transfer).
             var socket: curl_socket_t = CURL_SOCKET_BAD
-            ccurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &socket)
-            curl_multi_remove_handle(multi, easy)
+            if ccurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &socket) != CURLE_OK { socket = CURL_SOCKET_BAD }
+            let removal = CurlCheck.multi(curl_multi_remove_handle(multi, easy), "curl_multi_remove_handle")
             guard let transfer = active.removeValue(forKey: easy) else { continue }
             transfer.pooledSocket = socket
-            transfer.complete(code: code)
+            if let removal, code == CURLE_OK {
+                transfer.discardConnection()
+                transfer.fail(removal)
+            } else {
+                transfer.complete(code: code)
+            }
         }
     }
 }

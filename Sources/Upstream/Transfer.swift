@@ -95,42 +95,59 @@ public final class Transfer {
 
     private func configure(_ o: Options) {
         let me = Unmanaged.passUnretained(self).toOpaque()
-        ccurl_easy_setopt_str(easy, CURLOPT_URL, url)
+        check(ccurl_easy_setopt_str(easy, CURLOPT_URL, url), "CURLOPT_URL")
         // Debian 12's libcurl 7.88 stalls paused HTTP/2 transfers; HTTP/1.1 keep-alive is enough.
-        ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
+        check(ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)), "CURLOPT_HTTP_VERSION")
         // We run on one thread with our own signal handling (SIGPIPE is ignored).
-        ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
-        ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, o.maxRedirects)
-        ccurl_easy_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https")
-        ccurl_easy_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, o.connectTimeoutMS)
-        if o.totalTimeoutMS > 0 { ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, o.totalTimeoutMS) }
-        ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, o.lowSpeedBytes)
-        ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, o.lowSpeedSeconds)
-        ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 128 * 1024)
-        ccurl_easy_setopt_str(easy, CURLOPT_USERAGENT, "wheelhouse/0.1")
-        if o.acceptCompressed { ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "") }
-        if o.headOnly { ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1) }
-        ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
+        check(ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "CURLOPT_NOSIGNAL")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1), "CURLOPT_FOLLOWLOCATION")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, o.maxRedirects), "CURLOPT_MAXREDIRS")
+        check(ccurl_easy_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https"), "CURLOPT_PROTOCOLS_STR")
+        check(ccurl_easy_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"), "CURLOPT_REDIR_PROTOCOLS_STR")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, o.connectTimeoutMS), "CURLOPT_CONNECTTIMEOUT_MS")
+        if o.totalTimeoutMS > 0 { check(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, o.totalTimeoutMS), "CURLOPT_TIMEOUT_MS") }
+        check(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, o.lowSpeedBytes), "CURLOPT_LOW_SPEED_LIMIT")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, o.lowSpeedSeconds), "CURLOPT_LOW_SPEED_TIME")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 128 * 1024), "CURLOPT_BUFFERSIZE")
+        check(ccurl_easy_setopt_str(easy, CURLOPT_USERAGENT, "wheelhouse/0.1"), "CURLOPT_USERAGENT")
+        if o.acceptCompressed { check(ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, ""), "CURLOPT_ACCEPT_ENCODING") }
+        if o.headOnly { check(ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1), "CURLOPT_NOBODY") }
+        check(ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer), "CURLOPT_ERRORBUFFER")
         for h in o.headers { headerList = curl_slist_append(headerList, h) }
-        if let list = headerList { ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list) }
+        if let list = headerList { check(ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list), "CURLOPT_HTTPHEADER") }
 
-        ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { ptr, size, count, user in
+        let headerFunction = ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { ptr, size, count, user in
             Transfer.from(user).handleHeaderLine(UnsafeRawBufferPointer(start: ptr, count: size * count))
         }
-        ccurl_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me)
-        ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { ptr, size, count, user in
+        check(headerFunction, "CURLOPT_HEADERFUNCTION")
+        check(ccurl_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me), "CURLOPT_HEADERDATA")
+        let writeFunction = ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { ptr, size, count, user in
             Transfer.from(user).handleBody(UnsafeRawBufferPointer(start: ptr, count: size * count))
         }
-        ccurl_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
+        check(writeFunction, "CURLOPT_WRITEFUNCTION")
+        check(ccurl_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me), "CURLOPT_WRITEDATA")
         if connectPolicy != nil {
             // Called for every connection, with the address DNS gave, including after redirects.
-            ccurl_easy_setopt_opensocket_callback(easy) { user, purpose, address in
+            let openSocketFunction = ccurl_easy_setopt_opensocket_callback(easy) { user, purpose, address in
                 Transfer.from(user).openSocket(purpose: purpose, address: address)
             }
-            ccurl_easy_setopt_ptr(easy, CURLOPT_OPENSOCKETDATA, me)
+            check(openSocketFunction, "CURLOPT_OPENSOCKETFUNCTION")
+            check(ccurl_easy_setopt_ptr(easy, CURLOPT_OPENSOCKETDATA, me), "CURLOPT_OPENSOCKETDATA")
         }
+    }
+
+    /// The first option libcurl refused while this transfer was set up; CurlMulti fails
+    /// such a transfer instead of starting it (it would run without that option).
+    public internal(set) var setupFailure: CurlFailure?
+
+    private func check(_ code: CURLcode, _ option: String) {
+        guard setupFailure == nil else { return }
+        setupFailure = CurlCheck.easy(code, "curl_easy_setopt(\(option))")
+    }
+
+    /// Ends a transfer libcurl never ran or can no longer finish, with the failed operation's name.
+    func fail(_ failure: CurlFailure) {
+        delegate?.transferDidComplete(self, error: TransferError(message: failure.description, timedOut: false))
     }
 
     /// A transfer whose response was wrong (overran its length, failed verification) must

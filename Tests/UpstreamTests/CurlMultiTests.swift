@@ -1,3 +1,4 @@
+import CCurl
 import Glibc
 import HTTPServer
 import Reactor
@@ -119,5 +120,28 @@ final class Collector: TransferDelegate {
         try run(loop) { r.completed }
         #expect(r.error != nil)
         server.stop()
+    }
+
+    @Test func aRefusedOptionFailsTheTransferWithTheOperationsName() throws {
+        let loop = try EventLoop()
+        let multi = CurlMulti(loop: loop)
+        try multi.requireReady()
+        let c = Collector()
+        let t = Transfer(url: "http://127.0.0.1:1/")
+        #expect(t.setupFailure == nil, "this libcurl takes every option wheelhouse sets")
+        t.setupFailure = CurlCheck.easy(CURLE_UNKNOWN_OPTION, "curl_easy_setopt(CURLOPT_PROTOCOLS_STR)")
+        t.delegate = c
+        multi.add(t)
+        #expect(!c.completed, "never from inside add()")
+        try run(loop) { c.completed }
+        #expect(c.error?.message.hasPrefix("curl_easy_setopt(CURLOPT_PROTOCOLS_STR) failed: ") == true)
+        #expect(multi.activeCount == 0)
+    }
+
+    @Test func libcurlResultsNameTheirOperation() {
+        #expect(CurlCheck.easy(CURLE_OK, "x") == nil)
+        #expect(CurlCheck.multi(CURLM_OK, "x") == nil)
+        let failure = CurlCheck.multi(CURLM_BAD_HANDLE, "curl_multi_add_handle")
+        #expect(failure?.description.hasPrefix("curl_multi_add_handle failed: ") == true)
     }
 }

@@ -37,6 +37,12 @@ public final class Logger {
         write(level, event, fields)
     }
 
+    /// For fields built at run time (the access log adds the responder's own).
+    public func log(_ level: Level, _ event: String, fields: [(String, String)]) {
+        guard level >= minimumLevel else { return }
+        write(level, event, fields)
+    }
+
     /// Start-up and shutdown lines: always written, whatever the level filter,
     /// so tools (and people) can see the server come and go.
     public func lifecycle(_ event: String, _ fields: KeyValuePairs<String, String> = [:]) {
@@ -44,6 +50,10 @@ public final class Logger {
     }
 
     private func write(_ level: Level, _ event: String, _ fields: KeyValuePairs<String, String>) {
+        write(level, event, fields.map { ($0.key, $0.value) })
+    }
+
+    private func write(_ level: Level, _ event: String, _ fields: [(String, String)]) {
         var line = "\(Logger.timestamp()) level=\(level.name) event=\(event)"
         for (key, value) in fields {
             line += " \(key)=\(Logger.quoted(value))"

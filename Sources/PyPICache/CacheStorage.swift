@@ -1,0 +1,56 @@
+import Reactor
+
+/// Where cached files and pages are kept. The cache policy (`PageCache`, `FileCache`,
+/// `WheelMetadata`) talks to storage only through this, so another store (a shared object
+/// store) can be added without touching the policy. `CacheStore` (local disk) is the first.
+///
+/// The contract every store keeps: a file becomes visible under its key only complete and
+/// verified (`commit` after the caller checked length and hash; `write` whole); pages are
+/// replaced whole; nothing half-written is ever served or listed at start-up.
+public protocol CacheStorage: AnyObject {
+    // Start-up: what is stored.
+    /// Every stored file with its size.
+    func scanFiles() -> [FileKey: Int]
+    func storedPageNames() -> [ProjectName]
+    /// This server's identity, created on first start and kept with the cache.
+    func serverUUID() throws -> String
+
+    // Pages.
+    func loadPage(_ name: ProjectName) -> ProjectPage?
+    func savePage(_ page: ProjectPage, as name: ProjectName) throws
+
+    // Files.
+    /// A stored file, opened for sending.
+    func open(_ key: FileKey) -> StoredFileOpening
+    /// Stores small bytes made here (extracted metadata) whole under `key`.
+    func write(_ bytes: [UInt8], as key: FileKey) throws
+    /// A new, empty, private file a download is written to while it runs.
+    func createTemp() throws -> TempFile
+    /// Makes a complete, verified download visible under `key`.
+    func commit(_ temp: TempFile, as key: FileKey) throws
+    /// Drops a download that failed or was abandoned.
+    func discard(_ temp: TempFile)
+}
+
+/// The answer to `CacheStorage.open`.
+public enum StoredFileOpening {
+    case opened(FileDescriptor, size: Int)
+    /// Not stored (removed behind our back).
+    case missing
+    /// Stored but not openable now (out of fds, I/O error): the cache entry stays.
+    case failed(SystemError)
+}
+
+extension CacheStorage {
+    /// The stored file's descriptor and size, or nil whatever the reason.
+    public func openIfPresent(_ key: FileKey) -> (FileDescriptor, Int)? {
+        if case .opened(let fd, let size) = open(key) { return (fd, size) }
+        return nil
+    }
+}
+
+/// A download in progress, in the store's scratch space.
+public struct TempFile {
+    public let fd: FileDescriptor
+    public let path: String
+}

@@ -1,0 +1,21 @@
+import HTTPServer
+
+/// What the views (`WebPages`, `StatusReport`) show, taken when a request for one arrives:
+/// settings, identity, upstream's state and transfer counts as values; the cache index
+/// and counters by reference, read only.
+struct ServerSnapshot {
+    let now: Double
+    let uptimeSeconds: Int
+    let config: ProxyConfig
+    let uuid: String
+    let upstream: UpstreamHealth.State
+    let activeTransfers: Int
+    let index: CacheIndex
+    let stats: CacheStats
+    let serverStats: ServerStats?
+    /// A project's stored page, whatever its age.
+    let storedPage: (ProjectName) -> ProjectPage?
+
+    /// Distribution files in the cache (extracted `.metadata` files not counted).
+    var cachedFileCount: Int { index.distributionFileCount }
+}
