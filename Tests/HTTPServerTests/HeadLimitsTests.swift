@@ -60,7 +60,7 @@ import Testing
 
     func refusal(_ headers: [(String, String)], method: String = "GET") -> Int? {
         let request = Request(method: method, target: "/", minorVersion: 1, headers: headers.map { .init(name: $0.0, value: $0.1) })
-        return Connection.refusal(of: request)?.status
+        return RequestRules.refusal(of: request)?.status
     }
 
     @Test func framingHeadersAreCheckedStrictly() {
