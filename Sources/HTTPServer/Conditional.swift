@@ -2,47 +2,42 @@
 /// every 200 response before it is written. The application opts in through
 /// headers: an `ETag` makes If-None-Match and If-Range work; `Accept-Ranges: bytes`
 /// on a response with a file body makes Range work.
-extension Response {
+enum ConditionalRequest {
     /// Fields that describe a 200's body, dropped from a 304 (which has none).
     static let representationFields: Set<String> = ["content-type", "content-encoding", "content-language", "content-length",
                                                     "content-range", "content-location", "accept-ranges", "last-modified"]
 
-    func evaluated(for request: Request) -> Response {
-        guard status == 200 else { return self }
-        let etag = header("ETag")
+    static func evaluate(_ response: Response, for request: Request) -> Response {
+        guard response.status == 200 else { return response }
+        let etag = response.header("ETag")
         if let etag, let condition = request.header("if-none-match"), EntityTag.anyMatches(condition, etag) {
             // RFC 9110 15.4.5: a 304 carries the 200's fields minus its representation metadata.
-            let kept = headers.filter { !Response.representationFields.contains($0.0.lowercased()) }
-            return Response(status: 304, headers: kept, body: .empty, logFields: logFields)
+            let kept = response.headers.filter { !representationFields.contains($0.0.lowercased()) }
+            return Response(status: 304, headers: kept, body: .empty, logFields: response.logFields)
         }
         // Two Range fields: which one was meant is unknown, so neither is honoured.
-        guard request.method == "GET", header("Accept-Ranges") == "bytes", let rangeHeader = request.header("range"),
+        guard request.method == "GET", response.header("Accept-Ranges") == "bytes", let rangeHeader = request.header("range"),
               request.headers.lazy.filter({ $0.name == "range" }).count == 1,
-              case .file(let fd, let offset, let length) = body
-        else { return self }
+              case .file(let fd, let offset, let length) = response.body
+        else { return response }
         // If-Range: the range only if the representation is still the one the client has.
         if let validator = request.header("if-range"), !(etag.map { EntityTag.strongMatch(validator, $0) } ?? false) {
-            return self
+            return response
         }
         switch ByteRange.parse(rangeHeader, size: length) {
         case nil:
-            return self  // malformed or several ranges: ignore Range, send the whole file
+            return response  // malformed or several ranges: ignore Range, send the whole file
         case .unsatisfiable:
-            var response = Response.error(416, "range not satisfiable for \(length) bytes", headers: [("Content-Range", "bytes */\(length)")])
-            response.logFields = logFields
-            return response
+            var refusal = Response.error(416, "range not satisfiable for \(length) bytes", headers: [("Content-Range", "bytes */\(length)")])
+            refusal.logFields = response.logFields
+            return refusal
         case .range(let first, let last):
-            var response = self
-            response.status = 206
-            response.headers.append(("Content-Range", "bytes \(first)-\(last)/\(length)"))
-            response.body = .file(fd, offset: offset + first, length: last - first + 1)
-            return response
+            var partial = response
+            partial.status = 206
+            partial.headers.append(("Content-Range", "bytes \(first)-\(last)/\(length)"))
+            partial.body = .file(fd, offset: offset + first, length: last - first + 1)
+            return partial
         }
-    }
-
-    public func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first { $0.0.lowercased() == lower }?.1
     }
 }
 

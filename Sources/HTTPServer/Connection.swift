@@ -212,7 +212,7 @@ final class Connection: IOHandler {
 
     func send(_ response: Response, for exchange: Exchange) {
         guard case .awaitingResponse(let current) = state, current === exchange else { return }
-        write(response.evaluated(for: exchange.request), for: exchange, keepAlive: exchange.request.keepAlive && !server.draining)
+        write(ConditionalRequest.evaluate(response, for: exchange.request), for: exchange, keepAlive: exchange.request.keepAlive && !server.draining)
     }
 
     private func write(_ response: Response, for exchange: Exchange, keepAlive: Bool) {

@@ -28,6 +28,12 @@ public struct Response {
                  body: .bytes(Array("redirect to \(location)\n".utf8)))
     }
 
+    /// The first value of a header field, by case-insensitive name.
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.0.lowercased() == lower }?.1
+    }
+
     public static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 200: "OK"

@@ -359,12 +359,6 @@ public final class Resolver {
     }
 }
 
-extension Criterion {
-    mutating func exclude(_ version: Version, because why: String) {
-        if excluded.updateValue(why, forKey: version) == nil { excludedOrder.append(version) }
-    }
-}
-
 /// Projects' versions as one target sees them, parsed once for every resolver of that target.
 public final class ProjectVersionsCache {
     var entries: [ProjectName: ProjectVersions] = [:]

@@ -116,6 +116,10 @@ struct Criterion {
     var excludedOrder: [Version] = []
 
     var extras: Set<String> { Set(demands.flatMap { $0.requirement.extras.map(Marker.normalizeExtra) }) }
+
+    mutating func exclude(_ version: Version, because why: String) {
+        if excluded.updateValue(why, forKey: version) == nil { excludedOrder.append(version) }
+    }
 }
 
 /// The resolution of one job.
