@@ -137,6 +137,11 @@ final class FileCache {
     }
 
     private func startFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange) {
+        guard fetches.count < config.maxDownloads else {
+            logger.warning("download_refused", ["file": key.filename, "reason": "max-downloads", "in_flight": String(fetches.count)])
+            return exchange.send(.error(503, "\(fetches.count) downloads in progress (--max-downloads); retry shortly",
+                                        headers: [("Retry-After", "1")]))
+        }
         let temp: TempFile
         do { temp = try store.createTemp() } catch {
             logger.error("temp_file_failed", ["error": "\(error)"])

@@ -19,6 +19,9 @@ public struct ProxyConfig: Sendable {
     public var offline = false
     /// How many cached files may stay open for sending (a share of the fd limit).
     public var openFileCapacity = 256
+    /// Upstream file downloads at once (each holds a socket and a temp file); past it,
+    /// a new download is refused with 503 + Retry-After rather than queued without bound.
+    public var maxDownloads = 64
     /// Where the server listens, as /+status reports it (devpi's `host`, `port`).
     public var listenHost = "0.0.0.0"
     public var listenPort = 3141

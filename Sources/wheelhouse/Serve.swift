@@ -17,7 +17,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         var config = options.proxyConfig
         var limits = options.serverLimits
-        let share = FileLimitShare(limit: Socket.raiseFileLimit(), maxConnections: limits.maxConnections)
+        let share = FileLimitShare(limit: Socket.raiseFileLimit(), maxConnections: limits.maxConnections, maxDownloads: config.maxDownloads)
         limits.maxConnections = share.connections
         config.openFileCapacity = share.openFiles
 
@@ -74,14 +74,14 @@ struct Serve: ParsableCommand {
 /// for client connections. Should a share still run out, the open-file cache gives
 /// descriptors back and a request gets 503; nothing is dropped from the cache.
 struct FileLimitShare {
-    /// 64 upstream transfers with a socket and a temp file each, and 32 for the rest;
-    /// a third of the limit when that is smaller (a tight limit still serves clients).
-    static let reserve = 32 + 2 * 64
+    /// Each upstream download holds a socket and a temp file; 32 more for the rest.
+    /// At most a third of the limit (a tight limit still serves clients).
     let connections: Int
     let openFiles: Int
 
-    init(limit: Int, maxConnections: Int) {
-        let rest = max(limit - min(FileLimitShare.reserve, limit / 3), 24)
+    init(limit: Int, maxConnections: Int, maxDownloads: Int) {
+        let reserve = 32 + 2 * maxDownloads
+        let rest = max(limit - min(reserve, limit / 3), 24)
         openFiles = min(256, max(4, rest / 4))
         connections = min(maxConnections, max(16, rest - openFiles))
     }

@@ -45,6 +45,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-connections"), help: help("Client connections served at once.", "max-connections"))
     var maxConnections: Int = env("max-connections", limits.maxConnections)
 
+    @Option(name: .customLong("max-downloads"), help: help("Upstream file downloads at once; more get 503 + Retry-After.", "max-downloads"))
+    var maxDownloads: Int = env("max-downloads", proxy.maxDownloads)
+
     @Option(name: .customLong("header-timeout"), help: help("Seconds a client has to send a whole request head.", "header-timeout"))
     var headerTimeout: Double = env("header-timeout", Double(limits.headTimeoutMS) / 1000)
 
@@ -74,6 +77,7 @@ struct ServeOptions: ParsableArguments {
         }
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be >= 0 seconds") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be > 0") }
+        guard maxDownloads > 0 else { throw ValidationError("--max-downloads must be > 0") }
         guard Logger.Level(name: logLevel) != nil else {
             throw ValidationError("--log-level must be debug, info, warning or error, got '\(logLevel)'")
         }
@@ -88,6 +92,7 @@ struct ServeOptions: ParsableArguments {
         config.connectTimeoutMS = Int(connectTimeout * 1000)
         config.pageTimeoutMS = Int(pageTimeout * 1000)
         config.stallTimeoutSeconds = stallTimeout
+        config.maxDownloads = maxDownloads
         return config
     }
 

@@ -363,3 +363,28 @@ def test_framing_details(corpus, start_upstream, start_wheelhouse):
     both = raw_request(wh.port, f"GET {url} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\nRange: bytes=10-19\r\n"
                                 f"Connection: close\r\n\r\n".encode())
     assert both.startswith(b"HTTP/1.1 200") and len(both.partition(b"\r\n\r\n")[2]) == entry["size"]
+
+
+def test_downloads_at_once_are_bounded(corpus, start_upstream, start_wheelhouse):
+    """With --max-downloads 2 and two slow downloads running, a third uncached file gets
+    503 with Retry-After (unbounded downloads each held a socket and a temp file: clients
+    that asked and left could exhaust the fds); a cached file is still served."""
+    directory, index = corpus
+    up = start_upstream("--rate-kbps", "50")
+    wh = start_wheelhouse(up.url, None, "--max-downloads", "2")
+    cached = index["theta"][0]
+    assert http_get(file_url(wh.url, cached))[0] == 200
+    slow = []
+    for entry in (index["bigpkg"][0], index["delta"][0]):
+        s = socket.create_connection(("127.0.0.1", wh.port), timeout=10)
+        s.sendall(f"GET {file_url('', entry)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        slow.append(s)
+    try:
+        assert wait_until(lambda: wh.read_log().count("event=upstream_file_start") >= 3, timeout=10)
+        status, headers, body = http_get(file_url(wh.url, index["iota"][0]))
+        assert status == 503 and headers["Retry-After"] == "1" and b"--max-downloads" in body
+        assert "event=download_refused" in wh.read_log()
+        assert http_get(file_url(wh.url, cached))[0] == 200
+    finally:
+        for s in slow:
+            s.close()
