@@ -52,6 +52,8 @@ final class FileCache {
     func waiters(for key: FileKey) -> Int? { fetches[key]?.waitingCount }
 
     func serve(_ key: FileKey, exchange: Exchange) {
+        // The page policies hide a file from pages; its URL is refused too, cached or not, never fetched.
+        if let reason = refusal(for: key) { return exchange.send(.error(404, "\(key.filename) is not served: \(reason)")) }
         // A cached wheel's metadata is servable without upstream, whatever the mode.
         if let wheel = key.metadataSubject, serveLocalMetadata(key, of: wheel, exchange: exchange) { return }
         if key.metadataSubject == nil, index.size(of: key) != nil {
@@ -82,6 +84,7 @@ final class FileCache {
         }
         let lookAgain = { [self] (failure: (status: Int, reason: String)?) in
             if let running = fetches[key] { return running.join(exchange) }
+            if let reason = refusal(for: key) { return exchange.send(.error(404, "\(key.filename) is not served: \(reason)")) }
             if let source = source(for: key) { return serve(key, from: source, exchange: exchange) }
             if let failure { return exchange.send(.error(failure.status, failure.reason)) }
             exchange.send(.error(404, "\(key.filename) is not listed on the \(project) page"))
@@ -96,6 +99,22 @@ final class FileCache {
                 lookAgain(nil)
             }
         }
+    }
+
+    /// Why `--min-age`, `--exclude-newer` or the allow/deny lists hide the file (or the
+    /// wheel a `.metadata` key describes); nil when it may be served. Reads the project's
+    /// stored page first if no page in memory names the file, for its upload time.
+    private func refusal(for key: FileKey) -> String? {
+        let filter = config.releaseFilter
+        guard !filter.isEmpty else { return nil }
+        let subject = key.metadataSubject ?? key
+        if index.known(subject) == nil, let project = ProjectName.guess(fromFilename: subject.filename) {
+            _ = pages.stored(project)
+        }
+        if let known = index.known(subject) { return filter.refusal(known.project, known.file, now: clock.now) }
+        // Named by no page: judged by name and version alone (no upload time known).
+        guard let project = ProjectName.guess(fromFilename: subject.filename) else { return nil }
+        return filter.refusal(project, DistributionFile(filename: subject.filename, url: ""), now: clock.now)
     }
 
     /// nil when no loaded page names the key (or the file its metadata describes).

@@ -67,6 +67,8 @@ final class PageCache {
             return exchange.send(.error(406, "no acceptable page format (JSON and HTML are offered)"))
         }
         let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
+        // Denied (or not allowed) projects are refused before upstream is asked.
+        if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
 
         let cached = stored(name)
         let now = clock.now
@@ -187,15 +189,20 @@ final class PageCache {
     private func response(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
         stats.served(.page, cache: cache, project: name, now: clock.now)
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
-        let page = rendered.rendered(key) {
+        let now = clock.now
+        let page = rendered.rendered(key, now: now) {
+            let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
             // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-            PageRenderer.render(asServed(page), as: variant.format, filesPrefix: variant.alias ? "../../root/pypi/+f/" : "../../+f/")
+            let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
+            return (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt)
         }
+        // Clients must not keep a page past the moment a cooldown lets a new file in.
+        let maxAge = min(600, Int(config.indexTTLSeconds), page.validUntil.map { max(0, Int($0 - now)) } ?? Int.max)
         var headers = [
             ("Content-Type", variant.format.contentType),
             ("Vary", "Accept, Accept-Encoding"),
             ("ETag", page.etag),
-            ("Cache-Control", "max-age=\(min(600, Int(config.indexTTLSeconds)))"),
+            ("Cache-Control", "max-age=\(maxAge)"),
             ("X-Cache", cache.rawValue),
         ]
         if variant.gzip { headers.append(("Content-Encoding", "gzip")) }

@@ -25,6 +25,8 @@ public struct ProxyConfig: Sendable {
     /// Where the server listens, as /+status reports it (devpi's `host`, `port`).
     public var listenHost = "0.0.0.0"
     public var listenPort = 3141
+    /// What pages list and `+f` serves: cooldown, snapshot date, allow/deny lists (none by default).
+    public var releaseFilter = ReleaseFilter()
 
     public init(dataDirectory: String, upstream: String) {
         self.dataDirectory = dataDirectory

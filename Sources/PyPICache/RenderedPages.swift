@@ -2,7 +2,9 @@
 /// costs a dictionary lookup rather than a render (a 3,000-file page takes
 /// milliseconds to render, and gzip more). A project's renderings are dropped
 /// when its page or its cached files change; the whole set is bounded by bytes
-/// and simply emptied when full (it refills from the pages).
+/// and simply emptied when full (it refills from the pages). A rendering that a
+/// `--min-age` cooldown will change by itself (a hidden file coming of age) carries
+/// that moment and is rendered anew from then on.
 final class RenderedPages {
     struct Key: Hashable {
         let project: ProjectName
@@ -14,6 +16,8 @@ final class RenderedPages {
     struct Rendered {
         let body: [UInt8]
         let etag: String
+        /// When the page would list something else with nothing stored changing; nil: never.
+        let validUntil: Double?
     }
 
     private var entries: [Key: Rendered] = [:]
@@ -24,13 +28,16 @@ final class RenderedPages {
         self.budgetBytes = budgetBytes
     }
 
-    func rendered(_ key: Key, render: () -> [UInt8]) -> Rendered {
-        if let hit = entries[key] { return hit }
-        let plain = key.gzip ? rendered(Key(project: key.project, format: key.format, alias: key.alias, gzip: false), render: render) : nil
-        let body = plain.map { Gzip.compress($0.body) ?? $0.body } ?? render()
+    func rendered(_ key: Key, now: Double, render: () -> (body: [UInt8], validUntil: Double?)) -> Rendered {
+        if let hit = entries[key], hit.validUntil.map({ now < $0 }) ?? true { return hit }
+        let plain = key.gzip
+            ? rendered(Key(project: key.project, format: key.format, alias: key.alias, gzip: false), now: now, render: render) : nil
+        let made = plain.map { (body: Gzip.compress($0.body) ?? $0.body, validUntil: $0.validUntil) } ?? render()
+        let body = made.body
         // Strong ETags differ per encoding (RFC 9110 8.8.3); the hash prefix names the bytes.
         let etag = "\"" + String(SHA256.hex(body).prefix(20)) + (key.gzip ? "-gz" : "") + "\""
-        let result = Rendered(body: body, etag: etag)
+        let result = Rendered(body: body, etag: etag, validUntil: made.validUntil)
+        if let old = entries.removeValue(forKey: key) { totalBytes -= old.body.count }
         if totalBytes + body.count > budgetBytes {
             entries.removeAll()
             totalBytes = 0

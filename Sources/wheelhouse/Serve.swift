@@ -15,7 +15,7 @@ struct Serve: ParsableCommand {
     @OptionGroup var options: ServeOptions
 
     func run() throws {
-        var config = options.proxyConfig
+        var config = try options.proxyConfig
         var limits = options.serverLimits
         let share = FileLimitShare(limit: Socket.raiseFileLimit(), maxConnections: limits.maxConnections, maxDownloads: config.maxDownloads)
         limits.maxConnections = share.connections
