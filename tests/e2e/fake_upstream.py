@@ -147,7 +147,7 @@ class Handler(BaseHTTPRequestHandler):
                     "filename": f["filename"],
                     "url": f"../../files/{f['filename']}" if self.state.args.relative else f"{host}/files/{f['filename']}",
                     "hashes": {"sha256": f["sha256"]}, "size": f["size"],
-                    "upload-time": "2024-01-02T03:04:05.000000Z",
+                    "upload-time": f.get("upload-time", "2024-01-02T03:04:05.000000Z"),
                     **({"requires-python": f["requires-python"]} if f["requires-python"] else {}),
                     **({"core-metadata": {"sha256": self._metadata_sha(f["filename"])}} if self._has_metadata(f) else {}),
                     **({"yanked": f["yanked"]} if f["yanked"] else {}),
