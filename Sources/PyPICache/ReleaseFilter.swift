@@ -86,7 +86,9 @@ public struct ReleaseList: Sendable, Equatable {
     }
 
     public init(parsing text: String, source: String) throws(Problem) {
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on bytes: in Swift "\r\n" is one Character, so CRLF files would not split on "\n".
+        for (number, rawBytes) in text.utf8.split(separator: 10, omittingEmptySubsequences: false).enumerated() {
+            let rawLine = String(decoding: rawBytes, as: UTF8.self)
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?
                 .trimmingSpaces ?? ""
             if line.isEmpty { continue }

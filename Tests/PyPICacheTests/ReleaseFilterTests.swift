@@ -68,6 +68,8 @@ import Testing
         filter.deny = try ReleaseList(parsing: "# comment\nEvil_Pkg\ndemo == V2.0  # bad release\n\n", source: "deny")
         #expect(filter.projectRefusal(ProjectName("evil.pkg")!) != nil)
         #expect(filter.projectRefusal(demo) == nil)
+        // Lists written on Windows (CRLF) read the same.
+        #expect(try ReleaseList(parsing: "Evil_Pkg\r\n# c\r\ndemo==2.0\r\n", source: "deny") == filter.deny)
         let shown = filter.apply(page, as: demo, now: now).page
         #expect(shown.files.map(\.version) == ["1.0", "3.0"])
         #expect(shown.versions == ["1.0", "3.0"])
