@@ -7,10 +7,12 @@ Every wait is bounded in time; every command has a timeout.
 import os
 import signal
 import subprocess
-import time
+import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import harness  # noqa: E402
 
 
 def run(args, timeout=120, check=True, env=None, cwd=ROOT):
@@ -21,13 +23,9 @@ def run(args, timeout=120, check=True, env=None, cwd=ROOT):
     return result
 
 
-def wait_until(predicate, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+def wait_until(predicate, timeout):
+    """harness.wait_until, polling every 0.5 s: each poll here runs a docker command."""
+    return harness.wait_until(predicate, timeout=timeout, interval=0.5)
 
 
 def engine_answers():
