@@ -1,3 +1,5 @@
+import Reactor
+
 /// Conditional and range requests (RFC 9110 13 and 14), applied by the server to
 /// every 200 response before it is written. The application opts in through
 /// headers: an `ETag` makes If-None-Match and If-Range work; `Accept-Ranges: bytes`
@@ -17,11 +19,26 @@ enum ConditionalRequest {
         }
         // Two Range fields: which one was meant is unknown, so neither is honoured.
         guard request.method == "GET", response.header("Accept-Ranges") == "bytes", let rangeHeader = request.header("range"),
-              request.headers.lazy.filter({ $0.name == "range" }).count == 1,
-              case .file(let fd, let offset, let length) = response.body
+              request.headers.lazy.filter({ $0.name == "range" }).count == 1
         else { return response }
         // If-Range: the range only if the representation is still the one the client has.
         if let validator = request.header("if-range"), !(etag.map { EntityTag.strongMatch(validator, $0) } ?? false) {
+            return response
+        }
+        let fd: FileDescriptor, offset: Int, length: Int
+        switch response.body {
+        case .file(let file, let start, let count):
+            (fd, offset, length) = (file, start, count)
+        case .growing(let growing):
+            // A file still downloading: its length is known (upstream declared it), its bytes
+            // only up to what was written. A range wholly written is a 206 from the temp file;
+            // one beyond it gets the whole growing body (a server may ignore Range, RFC 9110
+            // 14.2): clients that read ranges check for 206 (uv) or fall back on 200.
+            if case .range(_, let last) = ByteRange.parse(rangeHeader, size: growing.length), last >= growing.sendable {
+                return response
+            }
+            (fd, offset, length) = (growing.fd, 0, growing.length)
+        case .empty, .bytes:
             return response
         }
         switch ByteRange.parse(rangeHeader, size: length) {

@@ -12,6 +12,8 @@ final class FileCache {
     enum Source {
         /// An upstream URL named by a page (a distribution file, or its PEP 658 metadata).
         case upstream(DistributionFile)
+        /// A wheel's metadata upstream offers none for: read off the wheel by ranges (RangedMetadata).
+        case rangedMetadata(wheelKey: FileKey, wheel: CacheIndex.KnownFile)
         case unavailable(String)
     }
 
@@ -29,6 +31,8 @@ final class FileCache {
     private let metadata: WheelMetadata
     private let pages: PageCache
     private var fetches: [FileKey: FileFetch] = [:]
+    /// `.metadata` read off uncached wheels by ranged GETs.
+    private var ranged: RangedMetadata!
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata, pages: PageCache) {
@@ -44,6 +48,11 @@ final class FileCache {
         self.health = health
         self.metadata = metadata
         self.pages = pages
+        ranged = RangedMetadata(context: .init(
+            curl: curl, loop: loop, logger: logger, index: index, store: store, metadata: metadata, pages: pages, health: health,
+            options: fileTransferOptions, support: metadata.rangeSupport,
+            fetchWhole: { [unowned self] key, file, done in fetchWhole(key, source: file, then: done) }),
+            maxFetches: config.maxDownloads)
     }
 
     /// File downloads in progress (one per key).
@@ -126,6 +135,7 @@ final class FileCache {
         if let hash = known.file.coreMetadata {
             return .upstream(DistributionFile(filename: key.filename, url: known.file.url + ".metadata", sha256: hash.isEmpty ? nil : hash))
         }
+        if known.file.isWheel { return .rangedMetadata(wheelKey: subject, wheel: known) }
         return .unavailable("no core metadata for \(subject.filename): upstream offers none and the wheel is not cached")
     }
 
@@ -133,6 +143,13 @@ final class FileCache {
         switch source {
         case .upstream(let file):
             startFetch(key, source: file, first: exchange)
+        case .rangedMetadata(let wheelKey, let wheel):
+            ranged.fetch(key, wheelKey: wheelKey, wheel: wheel) { [weak self] outcome in
+                guard let self else { return }
+                if case .failed(let status, let reason) = outcome { return exchange.send(.error(status, reason)) }
+                guard let (fd, size) = store.openIfPresent(key) else { return exchange.send(.error(502, "\(key.filename) vanished from the cache")) }
+                exchange.send(response(key, .file(fd, offset: 0, length: size), cache: .miss))
+            }
         case .unavailable(let reason):
             exchange.send(.error(404, reason))
         }
@@ -155,28 +172,45 @@ final class FileCache {
         return true
     }
 
-    private func startFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange) {
-        guard fetches.count < config.maxDownloads else {
-            logger.warning("download_refused", ["file": key.filename, "reason": "max-downloads", "in_flight": String(fetches.count)])
-            return exchange.send(.error(503, "\(fetches.count) downloads in progress (--max-downloads); retry shortly",
-                                        headers: [("Retry-After", "1")]))
-        }
-        let temp: TempFile
-        do { temp = try store.createTemp() } catch {
-            logger.error("temp_file_failed", ["error": "\(error)"])
-            return exchange.send(.error(503, "cannot create a cache file now: \(error)"))
-        }
+    /// Upstream transfers of files (and ranges of them) share these limits.
+    private var fileTransferOptions: Transfer.Options {
         var options = Transfer.Options()
         options.connectTimeoutMS = config.connectTimeoutMS
         options.connectPolicy = connectPolicy
         options.lowSpeedBytes = 1
         options.lowSpeedSeconds = config.stallTimeoutSeconds
+        return options
+    }
+
+    /// Gets a file into the cache with no client waiting for its bytes (metadata of a wheel
+    /// whose upstream ignores Range), sharing the download clients may be following.
+    private func fetchWhole(_ key: FileKey, source: DistributionFile, then done: @escaping (String?) -> Void) {
+        if index.size(of: key) != nil { return done(nil) }
+        if fetches[key] == nil { startFetch(key, source: source, first: nil, orElse: done) }
+        fetches[key]?.whenFinished(done)
+    }
+
+    private func startFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange?, orElse refused: ((String) -> Void)? = nil) {
+        guard fetches.count < config.maxDownloads else {
+            logger.warning("download_refused", ["file": key.filename, "reason": "max-downloads", "in_flight": String(fetches.count)])
+            refused?("\(fetches.count) downloads in progress (--max-downloads)")
+            exchange?.send(.error(503, "\(fetches.count) downloads in progress (--max-downloads); retry shortly",
+                                  headers: [("Retry-After", "1")]))
+            return
+        }
+        let temp: TempFile
+        do { temp = try store.createTemp() } catch {
+            logger.error("temp_file_failed", ["error": "\(error)"])
+            refused?("cannot create a cache file now: \(error)")
+            exchange?.send(.error(503, "cannot create a cache file now: \(error)"))
+            return
+        }
         let fetch = FileFetch(
-            key: key, source: source, temp: temp, loop: loop, options: options,
+            key: key, source: source, temp: temp, loop: loop, options: fileTransferOptions,
             answer: { [weak self] exchange, answer in self?.answer(exchange, key: key, with: answer) },
             finished: { [weak self] fetch, result in self?.finished(fetch, result) })
         fetches[key] = fetch
-        fetch.join(exchange)
+        if let exchange { fetch.join(exchange) }
         logger.info("upstream_file_start", ["file": key.filename, "url": source.url])
         curl.add(fetch.transfer)
     }
@@ -235,6 +269,8 @@ final class FileCache {
             return
         }
         guard let known = index.known(key) else { return }
+        // Metadata read earlier by ranges was not verified with the wheel's hash: compare it now.
+        if known.file.isWheel, known.file.coreMetadata == nil { metadata.recheckRangedCopy(of: key) }
         if known.file.isWheel, let local = metadata.localHash(for: key),
            let advertised = known.file.coreMetadata, !advertised.isEmpty, advertised != local {
             logger.warning("metadata_mismatch", ["file": key.filename, "upstream_sha256": advertised, "extracted_sha256": local,
@@ -253,14 +289,19 @@ final class FileCache {
             ("Cache-Control", "max-age=365000000, immutable"),
             ("X-Cache", cache.rawValue),
         ]
-        // Ranges only where they can be honoured: a complete file, not one still downloading.
-        if case .file = body { headers.append(("Accept-Ranges", "bytes")) }
+        // Ranges on a complete file, and on one still downloading for the bytes written so far
+        // (the server answers other ranges with 416 or the whole growing body: ConditionalRequest).
+        switch body {
+        case .file, .growing: headers.append(("Accept-Ranges", "bytes"))
+        case .empty, .bytes: break
+        }
         return Response(status: 200, headers: headers, body: body, logFields: cache.logFields)
     }
 
     /// Abandons every download and deletes its temp file, so a shutdown leaves no
     /// partial file behind. Clients still following a download are cut short.
     func shutdown() {
+        ranged.shutdown()
         for fetch in Array(fetches.values) {
             curl.cancel(fetch.transfer)
             fetch.abandon()

@@ -37,6 +37,8 @@ final class FileFetch: TransferDelegate {
     /// The content's sha256, once the transfer completed and was verified.
     private(set) var sha256: String?
     private var waiting: [Exchange] = []
+    /// Told once the file is cached (nil) or not (why): work that needs the whole file, not a response.
+    private var observers: [(String?) -> Void] = []
     /// Clients waiting for the response head.
     var waitingCount: Int { waiting.count }
     private let answer: (Exchange, Answer) -> Void
@@ -69,6 +71,14 @@ final class FileFetch: TransferDelegate {
         case .streaming(let file): answer(exchange, .streaming(file))
         case .finished: answer(exchange, .cached)
         }
+    }
+
+    func whenFinished(_ observer: @escaping (String?) -> Void) { observers.append(observer) }
+
+    private func tellObservers(_ failure: String?) {
+        let told = observers
+        observers.removeAll()
+        for observer in told { observer(failure) }
     }
 
     // MARK: - TransferDelegate (inside libcurl callbacks: no calls back into curl)
@@ -123,6 +133,7 @@ final class FileFetch: TransferDelegate {
             for exchange in waiting { answer(exchange, .failed(status: failure.status, reason: failure.reason)) }
         }
         waiting.removeAll()
+        if case .failure(let failure) = result { tellObservers(failure.reason) } else { tellObservers(nil) }
     }
 
     /// The transfer was cancelled (shutdown): cut followers short, answer waiters.
@@ -131,6 +142,7 @@ final class FileFetch: TransferDelegate {
         state = .finished
         for exchange in waiting { answer(exchange, .failed(status: 503, reason: "server shutting down")) }
         waiting.removeAll()
+        tellObservers("server shutting down")
     }
 
     /// The byte count on success; otherwise why the file must not be kept.

@@ -8,6 +8,9 @@ final class WheelMetadata {
     private let index: CacheIndex
     private let store: CacheStorage
     private let logger: Logger
+    /// Which upstream hosts honour Range: metadata upstream offers none for is advertised
+    /// (and read by ranges, RangedMetadataFetch) unless the wheel's host ignores it.
+    let rangeSupport = UpstreamRangeSupport()
 
     init(index: CacheIndex, store: CacheStorage, logger: Logger) {
         self.index = index
@@ -26,6 +29,11 @@ final class WheelMetadata {
             index.setMetadataHash(sha, for: wheel)
             return sha
         }
+        return extract(wheel, as: metaKey)
+    }
+
+    /// Extracts a cached wheel's METADATA and stores it as `metaKey`; its sha256, or nil.
+    private func extract(_ wheel: FileKey, as metaKey: FileKey) -> String? {
         guard wheel.filename.hasSuffix(".whl"), index.size(of: wheel) != nil, let (fd, size) = store.openIfPresent(wheel) else { return nil }
         do {
             let metadata = try ZipReader(size: size) { offset, count in try Files.read(fd, count: count, at: offset) }.wheelMetadata()
@@ -40,6 +48,15 @@ final class WheelMetadata {
         }
     }
 
+    /// The wheel was just cached (its sha256 verified): metadata read earlier off upstream by
+    /// ranges was not, so it is extracted again from the verified wheel; the wheel's copy wins.
+    func recheckRangedCopy(of wheel: FileKey) {
+        guard let earlier = index.metadataHash(for: wheel), let metaKey = wheel.metadataKey, index.size(of: metaKey) != nil,
+              let extracted = extract(wheel, as: metaKey), extracted != earlier else { return }
+        logger.warning("metadata_mismatch", ["file": wheel.filename, "ranged_sha256": earlier, "extracted_sha256": extracted,
+                                             "action": "the verified wheel's METADATA replaces the copy read by ranges"])
+    }
+
     /// The metadata hash a page advertises for a wheel. Upstream's while upstream can be
     /// asked; else (or when upstream offers none or no hash) the hash of what the cache
     /// holds. Never advertises what cannot be served.
@@ -47,6 +64,11 @@ final class WheelMetadata {
         if reachable, let advertised, !advertised.isEmpty { return advertised }
         let local = (index.size(of: key) != nil || key.metadataKey.map { index.size(of: $0) != nil } == true)
             ? localHash(for: key) : nil
-        return local ?? (reachable ? advertised : nil)
+        if let local { return local }
+        // Upstream offers none: wheelhouse reads it off the wheel by ranges when asked (PEP 714's
+        // `true`: no hash before it is read), unless the wheel's host is known to ignore Range.
+        if reachable, advertised == nil, let known = index.known(key), known.file.isWheel,
+           rangeSupport.known(forURL: known.file.url) != .ignored { return "" }
+        return reachable ? advertised : nil
     }
 }

@@ -85,11 +85,18 @@ public struct ZipReader {
     /// (entry count, central directory offset, central directory size).
     private func endOfCentralDirectory() throws -> (Int, Int, Int) {
         guard size >= 22 else { throw Failure("too short to be a zip archive") }
-        let tailLength = min(size, 22 + 0xFFFF)
-        let tail = try exact(size - tailLength, tailLength)
-        guard let at = stride(from: tail.count - 22, through: 0, by: -1).first(where: { le32(tail, $0) == 0x0605_4b50 }) else {
-            throw Failure("no end of central directory record")
+        // A short tail first: wheels rarely carry an archive comment, and over ranged reads
+        // (RemoteZip) the full 64 KiB would cost a round trip and bytes for nothing. Both
+        // tails end at the end of the file, so the backward search finds the same record.
+        var found: (tail: [UInt8], tailLength: Int, at: Int)?
+        for tailLength in Set([min(size, 22 + 1024), min(size, 22 + 0xFFFF)]).sorted() {
+            let tail = try exact(size - tailLength, tailLength)
+            if let at = stride(from: tail.count - 22, through: 0, by: -1).first(where: { le32(tail, $0) == 0x0605_4b50 }) {
+                found = (tail, tailLength, at)
+                break
+            }
         }
+        guard let (tail, tailLength, at) = found else { throw Failure("no end of central directory record") }
         var count = Int(le16(tail, at + 10)), cdSize = Int(le32(tail, at + 12)), cdOffset = Int(le32(tail, at + 16))
         if count == 0xFFFF || cdSize == 0xFFFF_FFFF || cdOffset == 0xFFFF_FFFF {
             // Zip64: a locator sits just before the record and points at the zip64 record.
@@ -162,6 +169,11 @@ private func le64(_ b: [UInt8], _ i: Int) -> UInt64 { UInt64(le32(b, i)) | UInt6
 extension ZipReader {
     /// A wheel's core metadata: the one top-level `<name>-<version>.dist-info/METADATA`.
     public func wheelMetadata(limit: Int = 16 << 20) throws -> [UInt8] {
+        try contents(of: wheelMetadataEntry(), limit: limit)
+    }
+
+    /// The central directory entry of the wheel's one `*.dist-info/METADATA`.
+    public func wheelMetadataEntry() throws -> Entry {
         let candidates = try entries().filter { entry in
             let parts = entry.name.split(separator: "/", omittingEmptySubsequences: false)
             return parts.count == 2 && parts[0].hasSuffix(".dist-info") && parts[1] == "METADATA"
@@ -169,6 +181,6 @@ extension ZipReader {
         guard candidates.count == 1, let entry = candidates.first else {
             throw Failure(candidates.isEmpty ? "no .dist-info/METADATA in wheel" : "several .dist-info directories in wheel")
         }
-        return try contents(of: entry, limit: limit)
+        return entry
     }
 }

@@ -57,6 +57,9 @@ public final class Transfer {
         public var headOnly = false
         /// Which addresses connections may reach (nil: any).
         public var connectPolicy: ConnectPolicy?
+        /// A byte range to ask for (CURLOPT_RANGE: "first-last" or "-suffixLength"); nil: the whole body.
+        /// Upstream may ignore it and answer 200 with everything: the delegate checks the status.
+        public var range: String?
         public init() {}
     }
 
@@ -112,6 +115,7 @@ public final class Transfer {
         check(ccurl_easy_setopt_str(easy, CURLOPT_USERAGENT, "wheelhouse/0.1"), "CURLOPT_USERAGENT")
         if o.acceptCompressed { check(ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, ""), "CURLOPT_ACCEPT_ENCODING") }
         if o.headOnly { check(ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1), "CURLOPT_NOBODY") }
+        if let range = o.range { check(ccurl_easy_setopt_str(easy, CURLOPT_RANGE, range), "CURLOPT_RANGE") }
         check(ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer), "CURLOPT_ERRORBUFFER")
         for h in o.headers { headerList = curl_slist_append(headerList, h) }
         if let list = headerList { check(ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list), "CURLOPT_HTTPHEADER") }

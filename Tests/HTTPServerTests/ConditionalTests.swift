@@ -76,3 +76,49 @@ import Testing
         #expect(ConditionalRequest.evaluate(bytes, for: request([("range", "bytes=0-1")])).status == 200)
     }
 }
+
+/// Ranges on a file still downloading: 206 for bytes already written, else 416 or the whole body.
+@Suite struct GrowingFileRangeTests {
+    func request(_ range: String) -> Request {
+        Request(method: "GET", target: "/f", minorVersion: 1, headers: [.init(name: "range", value: range)])
+    }
+
+    func growing(written: Int) throws -> (Response, GrowingFile) {
+        let loop = try EventLoop()
+        let fd = try Files.open("/dev/null", flags: O_RDONLY)
+        let file = GrowingFile(fd: fd, length: 1000, loop: loop)
+        file.didWrite(totalBytes: written)
+        return (Response(status: 200, headers: [("ETag", "\"abc\""), ("Accept-Ranges", "bytes")], body: .growing(file)), file)
+    }
+
+    @Test func rangeWithinWrittenBytesIs206() throws {
+        let (response, _) = try growing(written: 500)
+        let answer = ConditionalRequest.evaluate(response, for: request("bytes=100-199"))
+        #expect(answer.status == 206)
+        #expect(answer.header("Content-Range") == "bytes 100-199/1000")
+        guard case .file(_, let offset, let length) = answer.body else { Issue.record("not a file body"); return }
+        #expect(offset == 100 && length == 100)
+    }
+
+    @Test(arguments: ["bytes=400-500", "bytes=-100", "bytes=900-"])
+    func rangeBeyondWrittenBytesGetsTheWholeGrowingBody(range: String) throws {
+        let (response, _) = try growing(written: 500)
+        let answer = ConditionalRequest.evaluate(response, for: request(range))
+        #expect(answer.status == 200)
+        guard case .growing = answer.body else { Issue.record("not the growing body"); return }
+    }
+
+    @Test func unsatisfiableForTheDeclaredLengthIs416() throws {
+        let (response, _) = try growing(written: 500)
+        let answer = ConditionalRequest.evaluate(response, for: request("bytes=1000-"))
+        #expect(answer.status == 416)
+        #expect(answer.header("Content-Range") == "bytes */1000")
+    }
+
+    @Test func lastByteIsWithheldUntilTheFileIsComplete() throws {
+        let (response, file) = try growing(written: 1000)
+        #expect(ConditionalRequest.evaluate(response, for: request("bytes=-1")).status == 200)
+        file.finish()
+        #expect(ConditionalRequest.evaluate(response, for: request("bytes=-1")).status == 206)
+    }
+}

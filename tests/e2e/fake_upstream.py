@@ -8,7 +8,11 @@ simple index on 127.0.0.1 and counts every request it receives.
 Like PyPI, it advertises PEP 658 core metadata for every wheel (and serves
 `<wheel>.metadata`) unless started with --no-metadata.
 
-Prints "READY <port>" once listening. GET /_stats returns the request counts.
+Files honour a single `Range: bytes=` (206, or 416), as PyPI's CDN does, unless the
+ignore_range fault is on (then 200 with everything, as some mirrors do).
+
+Prints "READY <port>" once listening. GET /_stats returns the request counts, the file
+bytes sent per path (`bytes`) and the whole-file (200) answers per path (`whole`).
 GET /_control?knob=value changes a fault knob at run time (see Faults).
 """
 import argparse
@@ -42,6 +46,7 @@ class Faults:
         self.private_links = 0    # pages: add files (no sha256) whose URLs point at private addresses
         self.redirect_private = 0  # files: 302 to the cloud metadata address instead
         self.unhashed_stats_link = 0  # pages: add a file without sha256 whose URL is this server's /_stats
+        self.ignore_range = 0     # files: ignore Range headers (answer 200 with the whole file)
 
 
 class State:
@@ -53,10 +58,13 @@ class State:
             self.index = json.load(f)
         self.lock = threading.Lock()
         self.counts = {}
+        self.bytes = {}   # file path -> body bytes sent
+        self.whole = {}   # file path -> 200 answers (whole file)
 
-    def count(self, path):
+    def count(self, path, table=None, n=1):
         with self.lock:
-            self.counts[path] = self.counts.get(path, 0) + 1
+            table = self.counts if table is None else table
+            table[path] = table.get(path, 0) + n
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -77,7 +85,8 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path == "/_stats":
             with s.lock:
-                return self._send(200, "application/json", json.dumps({"counts": s.counts}).encode())
+                stats = {"counts": s.counts, "bytes": s.bytes, "whole": s.whole}
+                return self._send(200, "application/json", json.dumps(stats).encode())
         if path == "/_control":
             for knob, value in urllib.parse.parse_qsl(self.path.split("?", 1)[1]):
                 setattr(s.faults, knob, int(value))
@@ -234,10 +243,19 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
             return
-        self.send_response(200)
+        status, data = self._range(data)
+        if status == 416:
+            return
+        self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", self._content_range)
         self.end_headers()
+        self.state.count(f"/files/{filename}", self.state.bytes, len(data))
+        if status == 200:
+            self.state.count(f"/files/{filename}", self.state.whole)
         if faults.truncate or faults.stall:
             self.wfile.write(data[:len(data) // 2])
             self.wfile.flush()
@@ -251,6 +269,33 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[i:i + chunk])
             if rate:
                 time.sleep(chunk / rate)
+
+    def _range(self, data):
+        """(status, body) for the request's Range header: one `bytes=` range (RFC 9110 14.1.2)."""
+        header = self.headers.get("Range")
+        if not header or self.state.faults.ignore_range or not header.startswith("bytes=") or "," in header:
+            return 200, data
+        first, _, last = header[6:].strip().partition("-")
+        try:
+            if first == "":
+                n = int(last)
+                first, last = max(0, len(data) - n), len(data) - 1
+                if n == 0:
+                    raise IndexError
+            else:
+                first, last = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
+            if first >= len(data) or first > last:
+                raise IndexError
+        except ValueError:
+            return 200, data
+        except IndexError:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return 416, b""
+        self._content_range = f"bytes {first}-{last}/{len(data)}"
+        return 206, data[first:last + 1]
 
     def _send(self, status, ctype, body):
         self.send_response(status)
