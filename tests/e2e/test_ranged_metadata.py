@@ -13,7 +13,7 @@ import time
 import urllib.request
 import zipfile
 
-from clients import UV
+from clients import UV, pip_python
 from harness import file_url, http_get, wait_until
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -38,7 +38,7 @@ def uv_compile(wh, tmp_path, name="requirements.in"):
 
 
 def pip(*args, timeout=180):
-    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=timeout, env=client_env())
+    return subprocess.run([pip_python("latest"), "-m", "pip", *args], capture_output=True, text=True, timeout=timeout, env=client_env())
 
 
 def stats(up):
@@ -198,3 +198,47 @@ def test_ranges_on_a_file_still_downloading(start_upstream, start_wheelhouse, co
         assert up.file_requests() == 1, "every answer came from the one download"
     finally:
         follower.close()
+
+
+def test_concurrent_requests_share_one_ranged_read(start_upstream, start_wheelhouse, corpus):
+    up = start_upstream("--no-metadata", "--latency-ms", "200")
+    wh = start_wheelhouse(up.url)
+    http_get(f"{wh.url}/root/pypi/+simple/iota/")
+    entry = wheels(corpus, ["iota"])[0]
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(http_get(file_url(wh.url, entry) + ".metadata")))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 8 and all(r[0] == 200 and r[2] == own_metadata(corpus, entry) for r in results)
+    assert wh.read_log().count("event=upstream_metadata_ranged") == 1
+    assert up.counts()[f"/files/{entry['filename']}"] <= RANGED_REQUESTS_PER_SMALL_WHEEL
+
+
+RANGED_REQUESTS_PER_SMALL_WHEEL = 2  # the tail, then the METADATA member at the archive's start
+
+
+def test_malformed_wheels_answer_502(start_wheelhouse, tmp_path):
+    from harness import FakeUpstream
+    corpus_dir = tmp_path / "bad-corpus"
+    corpus_dir.mkdir()
+    files = {"bad-1.0-py3-none-any.whl": bytes(range(256)) * 200,  # no end record anywhere
+             "bad-2.0-py3-none-any.whl": b"x" * 100_000 + b"PK\x05\x06" + b"\x00" * 4 + b"\xff" * 12 + b"\x00\x00"}
+    index = {"bad": [{"filename": name, "version": name.split("-")[1], "sha256": hashlib.sha256(data).hexdigest(),
+                      "size": len(data), "requires-python": None, "yanked": None} for name, data in files.items()]}
+    for name, data in files.items():
+        (corpus_dir / name).write_bytes(data)
+    (corpus_dir / "index.json").write_text(json.dumps(index))
+    up = FakeUpstream(str(corpus_dir), str(tmp_path / "bad-upstream.log"), "--no-metadata")
+    try:
+        wh = start_wheelhouse(up.url)
+        http_get(f"{wh.url}/root/pypi/+simple/bad/")
+        for entry in index["bad"]:
+            status, _, body = http_get(file_url(wh.url, entry) + ".metadata")
+            assert status == 502 and body.count(b"\n") == 1 and b"cannot read METADATA" in body, body
+        assert http_get(f"{wh.url}/+status")[0] == 200
+        assert whole_wheel_gets(up) == 0 and wheel_bytes_served(up) < 100_000
+    finally:
+        up.stop()
