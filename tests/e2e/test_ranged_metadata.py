@@ -119,6 +119,10 @@ def test_pip_dry_run_and_download_use_the_ranged_metadata(start_upstream, start_
     for entry in wheels(corpus, ["mu", "kappa", "iota", "lambda-pkg", "eta", "theta"]):
         assert hashlib.sha256(open(target / entry["filename"], "rb").read()).hexdigest() == entry["sha256"]
     assert whole_wheel_gets(up) == 6
+    # Now cached (sha256-verified), each wheel's METADATA was extracted again: it equals the ranged copy.
+    assert "event=metadata_mismatch" not in wh.read_log()
+    for entry in wheels(corpus, ["mu", "eta"]):
+        assert http_get(file_url(wh.url, entry) + ".metadata")[2] == own_metadata(corpus, entry)
 
 
 def test_upstream_ignoring_range_falls_back_to_whole_wheels(start_upstream, start_wheelhouse, corpus, tmp_path):
