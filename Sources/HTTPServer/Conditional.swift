@@ -26,19 +26,15 @@ enum ConditionalRequest {
             return response
         }
         let fd: FileDescriptor, offset: Int, length: Int
+        var growing: GrowingFile?
         switch response.body {
         case .file(let file, let start, let count):
             (fd, offset, length) = (file, start, count)
-        case .growing(let growing):
+        case .growing(let file):
             // A file still downloading: its length is known (upstream declared it), its bytes
-            // only up to what was written. A range wholly written is a 206 from the temp file;
-            // one beyond it gets the whole growing body (a server may ignore Range, RFC 9110
-            // 14.2): clients that read ranges check for 206 (uv) or fall back on 200.
-            if case .range(_, let last) = ByteRange.parse(rangeHeader, size: growing.length), last >= growing.sendable {
-                return response
-            }
-            (fd, offset, length) = (growing.fd, 0, growing.length)
-        case .empty, .bytes:
+            // only up to what was written so far.
+            (fd, offset, length, growing) = (file.fd, 0, file.length, file)
+        case .empty, .bytes, .growingPart:
             return response
         }
         switch ByteRange.parse(rangeHeader, size: length) {
@@ -52,7 +48,16 @@ enum ConditionalRequest {
             var partial = response
             partial.status = 206
             partial.headers.append(("Content-Range", "bytes \(first)-\(last)/\(length)"))
-            partial.body = .file(fd, offset: offset + first, length: last - first + 1)
+            if let growing, last >= growing.sendable {
+                // Not all written yet: the 206 follows the download and sends the range as it
+                // arrives. Not a 200 with the whole body: pip's lazy wheel writes whatever a
+                // range request returns at the range's offset (it never checks for 206), and uv
+                // gives up on ranges for the wheel. The last byte comes only once the file is
+                // verified; a failed download cuts the response short, as for followers.
+                partial.body = .growingPart(growing, offset: first, length: last - first + 1)
+            } else {
+                partial.body = .file(fd, offset: offset + first, length: last - first + 1)
+            }
             return partial
         }
     }

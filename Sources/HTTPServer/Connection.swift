@@ -36,7 +36,8 @@ final class Connection: IOHandler {
     enum BodySource {
         case none
         case file(FileDescriptor, offset: Int, end: Int)
-        case growing(GrowingFile, offset: Int)
+        /// Follows a file still being written, from `offset` up to `end` (its length, or a range's end).
+        case growing(GrowingFile, offset: Int, end: Int)
     }
 
     struct AccessLog {
@@ -235,7 +236,8 @@ final class Connection: IOHandler {
             case .empty: break
             case .bytes(let b): bytes = b
             case .file(let fd, let offset, let length): body = .file(fd, offset: offset, end: offset + length)
-            case .growing(let g): body = .growing(g, offset: 0)
+            case .growing(let g): body = .growing(g, offset: 0, end: g.length)
+            case .growingPart(let g, let offset, let length): body = .growing(g, offset: offset, end: offset + length)
             }
         }
         let log = AccessLog(requestID: exchange.requestID, method: exchange.request.method, target: exchange.request.target,
@@ -280,9 +282,9 @@ final class Connection: IOHandler {
                     if n == 0 { return close(.fileTruncated) }
                     lastActivity = EventLoop.now()
                 }
-            case .growing(let file, var offset):
-                while offset < file.length {
-                    let limit = file.sendable
+            case .growing(let file, var offset, let end):
+                while offset < end {
+                    let limit = min(file.sendable, end)
                     if offset >= limit {
                         if file.state == .failed { return close(.upstreamFailed) }
                         // Caught up with the producer: sleep until it writes more. The
@@ -297,7 +299,7 @@ final class Connection: IOHandler {
                         return
                     }
                     let r = try Socket.sendfile(socket, from: file.fd, offset: &offset, count: min(limit - offset, 1 << 20))
-                    out.body = .growing(file, offset: offset)
+                    out.body = .growing(file, offset: offset, end: end)
                     guard case .done(let n) = r else { return waitForSocket(out) }
                     if n == 0 { return close(.fileTruncated) }
                     lastActivity = EventLoop.now()

@@ -70,6 +70,9 @@ public enum Body {
     case file(FileDescriptor, offset: Int, length: Int)
     /// A file still being written by an upstream transfer.
     case growing(GrowingFile)
+    /// A range of a file still being written (a 206 whose bytes are not all there yet):
+    /// sent as the producer writes them, like `growing`.
+    case growingPart(GrowingFile, offset: Int, length: Int)
 
     public var length: Int {
         switch self {
@@ -77,6 +80,7 @@ public enum Body {
         case .bytes(let b): b.count
         case .file(_, _, let length): length
         case .growing(let g): g.length
+        case .growingPart(_, _, let length): length
         }
     }
 }

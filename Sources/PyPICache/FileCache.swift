@@ -292,7 +292,7 @@ final class FileCache {
         // Ranges on a complete file, and on one still downloading for the bytes written so far
         // (the server answers other ranges with 416 or the whole growing body: ConditionalRequest).
         switch body {
-        case .file, .growing: headers.append(("Accept-Ranges", "bytes"))
+        case .file, .growing, .growingPart: headers.append(("Accept-Ranges", "bytes"))
         case .empty, .bytes: break
         }
         return Response(status: 200, headers: headers, body: body, logFields: cache.logFields)

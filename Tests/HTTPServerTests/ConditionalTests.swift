@@ -77,7 +77,7 @@ import Testing
     }
 }
 
-/// Ranges on a file still downloading: 206 for bytes already written, else 416 or the whole body.
+/// Ranges on a file still downloading: 206 (from the file for bytes written, else following the download), or 416.
 @Suite struct GrowingFileRangeTests {
     func request(_ range: String) -> Request {
         Request(method: "GET", target: "/f", minorVersion: 1, headers: [.init(name: "range", value: range)])
@@ -100,10 +100,19 @@ import Testing
         #expect(offset == 100 && length == 100)
     }
 
-    @Test(arguments: ["bytes=400-500", "bytes=-100", "bytes=900-"])
-    func rangeBeyondWrittenBytesGetsTheWholeGrowingBody(range: String) throws {
+    @Test(arguments: [("bytes=400-500", 400, 101), ("bytes=-100", 900, 100), ("bytes=900-", 900, 100)])
+    func rangeBeyondWrittenBytesFollowsTheDownload(range: String, offset: Int, length: Int) throws {
         let (response, _) = try growing(written: 500)
         let answer = ConditionalRequest.evaluate(response, for: request(range))
+        #expect(answer.status == 206)
+        #expect(answer.header("Content-Range") == "bytes \(offset)-\(offset + length - 1)/1000")
+        guard case .growingPart(_, let start, let count) = answer.body else { Issue.record("not a growing part"); return }
+        #expect(start == offset && count == length)
+    }
+
+    @Test func malformedRangeGetsTheWholeGrowingBody() throws {
+        let (response, _) = try growing(written: 500)
+        let answer = ConditionalRequest.evaluate(response, for: request("bytes=0-1,5-6"))
         #expect(answer.status == 200)
         guard case .growing = answer.body else { Issue.record("not the growing body"); return }
     }
@@ -117,8 +126,12 @@ import Testing
 
     @Test func lastByteIsWithheldUntilTheFileIsComplete() throws {
         let (response, file) = try growing(written: 1000)
-        #expect(ConditionalRequest.evaluate(response, for: request("bytes=-1")).status == 200)
+        guard case .growingPart = ConditionalRequest.evaluate(response, for: request("bytes=-1")).body else {
+            Issue.record("the last byte is sent only once the file is verified"); return
+        }
         file.finish()
-        #expect(ConditionalRequest.evaluate(response, for: request("bytes=-1")).status == 206)
+        guard case .file = ConditionalRequest.evaluate(response, for: request("bytes=-1")).body else {
+            Issue.record("complete: a 206 from the file"); return
+        }
     }
 }
