@@ -30,7 +30,7 @@ final class PageCache {
     private let metadata: WheelMetadata
     private var fetches: [ProjectName: PageFetch] = [:]
     private var notFound: NegativeCache
-    private let rendered = RenderedPages()
+    private let rendered: RenderedPages
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata) {
@@ -47,7 +47,12 @@ final class PageCache {
         self.metadata = metadata
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
+        rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2)
     }
+
+    /// Rendered bodies in memory (for /+status), and how many renders were made.
+    var renderedMemory: (count: Int, bytes: Int, budget: Int) { (rendered.count, rendered.totalBytes, rendered.budgetBytes) }
+    var renderCount: Int { rendered.renderCount }
 
     /// The stored page (memory, else disk), whatever its age.
     func stored(_ name: ProjectName) -> ProjectPage? { index.page(name, load: store.loadPage) }
