@@ -20,8 +20,10 @@ public final class CacheIndex {
     /// Files listed on a page whose project the filename does not tell (no guess, or
     /// another project): a handful per odd page, never one entry per file.
     private var unguessableFiles: [FileKey: ProjectName] = [:]
-    /// Projects whose page was fetched or read since start-up: their files are known.
-    private var pagesSeen: Set<ProjectName> = []
+    /// Projects whose page was fetched or read since start-up (their files are known),
+    /// with when upstream last confirmed it: the page policy needs only that, so a page
+    /// served from its rendered body is not read again.
+    private var pagesSeen: [ProjectName: Double] = [:]
     /// sha256 of metadata extracted from cached wheels, by wheel key.
     private var metadataHashes: [FileKey: String] = [:]
     /// Parsed pages most recently used, bounded by their estimated size in memory.
@@ -56,7 +58,7 @@ public final class CacheIndex {
     /// May read the page from disk.
     public func known(_ key: FileKey) -> KnownFile? {
         guard let project = unguessableFiles[key] ?? ProjectName.guess(fromFilename: key.filename),
-              pagesSeen.contains(project), let page = page(project, load: loadPage),
+              pagesSeen[project] != nil, let page = page(project, load: loadPage),
               let file = page.files.first(where: { $0.filename == key.filename && $0.key == key })
         else { return nil }
         return KnownFile(project: project, file: file)
@@ -87,6 +89,11 @@ public final class CacheIndex {
     public func setMetadataHash(_ sha: String, for wheel: FileKey) { metadataHashes[wheel] = sha }
 
     /// The page in memory, loading it from disk with `load` on first use.
+    /// When upstream last confirmed the stored page (reading it only the first time); nil: not stored.
+    public func fetchedAt(_ name: ProjectName) -> Double? {
+        pagesSeen[name] ?? page(name, load: loadPage)?.fetchedAt
+    }
+
     public func page(_ name: ProjectName, load: (ProjectName) -> ProjectPage?) -> ProjectPage? {
         if let page = pages.get(name) { return page }
         guard storedPages.contains(name), let page = load(name) else { return nil }
@@ -98,10 +105,40 @@ public final class CacheIndex {
     public func remember(_ page: ProjectPage, as name: ProjectName) {
         pages.put(name, page, cost: page.estimatedMemory)
         storedPages.insert(name)
-        pagesSeen.insert(name)
-        for file in page.files where ProjectName.guess(fromFilename: file.filename) != name {
+        pagesSeen[name] = page.fetchedAt
+        for file in page.files where !CacheIndex.filename(file.filename, guessesAs: name) {
             if let key = file.key { unguessableFiles[key] = name }
         }
+    }
+
+    /// `ProjectName.guess(fromFilename:) == name`, on bytes and without allocating (it runs
+    /// for every file of every page read: 100,000 for the biggest). Conservative: any
+    /// non-ASCII byte answers false (the file then just goes to the small map).
+    static func filename(_ filename: String, guessesAs name: ProjectName) -> Bool {
+        let f = Array(filename.utf8)
+        guard f.allSatisfy({ $0 < 0x80 }) else { return false }
+        var end: Int?
+        if filename.hasSuffix(".whl") {
+            end = f.firstIndex(of: UInt8(ascii: "-"))
+        } else {
+            end = f.indices.dropLast().first { f[$0] == UInt8(ascii: "-") && f[$0 + 1] >= 48 && f[$0 + 1] <= 57 }
+        }
+        guard let end, end > 0, end <= 200 else { return false }
+        func alnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
+        func separator(_ b: UInt8) -> Bool { b == 45 || b == 46 || b == 95 }
+        guard alnum(f[0]), alnum(f[end - 1]) else { return false }
+        var expected = name.normalized.utf8.makeIterator()
+        var inSeparator = false
+        for b in f[..<end] {
+            if separator(b) {
+                if !inSeparator, expected.next() != UInt8(ascii: "-") { return false }
+                inSeparator = true
+            } else {
+                guard alnum(b), expected.next() == (b >= 65 && b <= 90 ? b + 32 : b) else { return false }
+                inSeparator = false
+            }
+        }
+        return expected.next() == nil
     }
 }
 

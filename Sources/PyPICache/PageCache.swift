@@ -75,13 +75,14 @@ final class PageCache {
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
 
-        let cached = stored(name)
+        // Only when the page was stored: a page served from its rendered body is not read again.
+        let storedAt = index.fetchedAt(name)
         let now = clock.now
-        let decision = policy.decide(.init(storedFetchedAt: cached?.fetchedAt, now: now, onlyIfCached: PyPIProxy.onlyIfCached(request),
+        let decision = policy.decide(.init(storedFetchedAt: storedAt, now: now, onlyIfCached: PyPIProxy.onlyIfCached(request),
                                            knownMissing: notFound.contains(name, now: now), breakerOpen: health.breakerOpen))
         switch decision {
         case .serveStored(let result):
-            if let cached { return exchange.send(response(cached, name: name, variant, cache: result)) }
+            if let served = response(name, variant, cache: result, page: { stored(name) }) { return exchange.send(served) }
         case .notCachedOffline:
             return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
         case .notCachedOnlyIfCached:
@@ -93,7 +94,7 @@ final class PageCache {
         case .fetch:
             break
         }
-        fetch(name, revalidating: cached) { [self] outcome in
+        fetch(name, revalidating: storedAt == nil ? nil : stored(name)) { [self] outcome in
             switch outcome {
             case .fetched(let page):
                 exchange.send(response(page, name: name, variant, cache: .miss))
@@ -164,7 +165,7 @@ final class PageCache {
             // 304: the stored copy is current again for another TTL.
             if var page = stored(name) {
                 page.fetchedAt = clock.now
-                remember(page, as: name)
+                remember(page, as: name, contentChanged: false)
             }
         case .notFound:
             notFound.remember(name, now: clock.now)
@@ -183,24 +184,34 @@ final class PageCache {
         }
     }
 
-    private func remember(_ page: ProjectPage, as name: ProjectName) {
+    /// Indexes and stores a page; its renderings are dropped unless only its date changed (a 304).
+    private func remember(_ page: ProjectPage, as name: ProjectName, contentChanged: Bool = true) {
         index.remember(page, as: name)
-        rendered.invalidate(name)
+        if contentChanged { rendered.invalidate(name) }
         do { try store.savePage(page, as: name) } catch {
             logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
         }
     }
 
     private func response(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
-        stats.served(.page, cache: cache, project: name, now: clock.now)
+        // A page in hand always gives a response.
+        response(name, variant, cache: cache, page: { page })!
+    }
+
+    /// The page's response from its rendered body, else rendered from `page()` (read only
+    /// then); nil when there is no page after all (removed behind our back).
+    private func response(_ name: ProjectName, _ variant: Variant, cache: CacheResult, page source: () -> ProjectPage?) -> Response? {
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let now = clock.now
-        let page = rendered.rendered(key, now: now) {
+        let kept = rendered.cached(key, now: now)
+        guard let found = kept ?? source().map({ page in rendered.rendered(key, now: now) {
             let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
             // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
             let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
             return (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt)
-        }
+        } }) else { return nil }
+        stats.served(.page, cache: cache, project: name, now: now)
+        let page = found
         // Clients must not keep a page past the moment a cooldown lets a new file in.
         let maxAge = min(600, Int(config.indexTTLSeconds), page.validUntil.map { max(0, Int($0 - now)) } ?? Int.max)
         var headers = [
