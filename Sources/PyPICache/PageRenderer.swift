@@ -190,12 +190,20 @@ struct PageBytes {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func jsonEscaped(_ s: String) {
-        let utf8 = s.utf8
-        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            return bytes.append(contentsOf: utf8)
+    /// Appends the string whole when `needsEscaping` finds nothing in it (one pass over
+    /// contiguous bytes); false when it must be escaped byte by byte.
+    private mutating func appendWhole(_ s: String, unless needsEscaping: (UInt8) -> Bool) -> Bool {
+        var s = s
+        return s.withUTF8 { buffer in
+            for b in buffer where needsEscaping(b) { return false }
+            bytes.append(contentsOf: buffer)
+            return true
         }
-        for b in utf8 {
+    }
+
+    mutating func jsonEscaped(_ s: String) {
+        if appendWhole(s, unless: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return }
+        for b in s.utf8 {
             switch b {
             case UInt8(ascii: "\""): raw("\\\"")
             case UInt8(ascii: "\\"): raw("\\\\")
@@ -213,12 +221,11 @@ struct PageBytes {
 
     /// HTML text or attribute (as `HTMLEscaping.escape`).
     mutating func html(_ s: String) {
-        let utf8 = s.utf8
-        func special(_ b: UInt8) -> Bool {
+        let special = { (b: UInt8) in
             b == UInt8(ascii: "&") || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'")
         }
-        if !utf8.contains(where: special) { return bytes.append(contentsOf: utf8) }
-        for b in utf8 {
+        if appendWhole(s, unless: special) { return }
+        for b in s.utf8 {
             switch b {
             case UInt8(ascii: "&"): raw("&amp;")
             case UInt8(ascii: "<"): raw("&lt;")
@@ -233,10 +240,8 @@ struct PageBytes {
     /// `<hashDirectory>/<hashSubdirectory>/<percent-encoded filename>` (as `PageRenderer.fileURL`);
     /// none of it ever needs JSON or HTML escaping.
     mutating func fileLocation(_ key: FileKey, filename: String) {
-        raw(key.hashDirectory)
-        bytes.append(UInt8(ascii: "/"))
-        raw(key.hashSubdirectory)
-        bytes.append(UInt8(ascii: "/"))
+        key.appendHashPath(to: &bytes)
+        if appendWhole(filename, unless: { !PageBytes.isUnreserved($0) }) { return }
         for b in filename.utf8 {
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
@@ -247,6 +252,14 @@ struct PageBytes {
                 bytes.append(PageBytes.hexDigit(b >> 4, uppercase: true))
                 bytes.append(PageBytes.hexDigit(b & 0xF, uppercase: true))
             }
+        }
+    }
+
+    static func isUnreserved(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"): true
+        default: false
         }
     }
 

@@ -122,6 +122,15 @@ public struct FileKey: Hashable, Sendable, CustomStringConvertible {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
+    /// `<hashDirectory>/<hashSubdirectory>/`, appended as bytes (pages write one per file).
+    func appendHashPath(to out: inout [UInt8]) {
+        for shift in stride(from: 60, through: 0, by: -4) {
+            let digit = UInt8(truncatingIfNeeded: hashPrefix >> UInt64(shift)) & 0xF
+            out.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            if shift == 52 || shift == 0 { out.append(UInt8(ascii: "/")) }
+        }
+    }
+
     public var hashDirectory: String { String(hex.prefix(3)) }
     public var hashSubdirectory: String { String(hex.dropFirst(3)) }
 
@@ -150,8 +159,11 @@ public struct FileKey: Hashable, Sendable, CustomStringConvertible {
 
     /// A plain file name: printable ASCII, no separators, not hidden, not `.`/`..`.
     static func isSafeFilename(_ name: String) -> Bool {
-        let b = name.utf8
-        guard let first = b.first, b.count <= 255, first != UInt8(ascii: ".") else { return false }
-        return b.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "\\") }
+        var name = name
+        return name.withUTF8 { b in
+            guard let first = b.first, b.count <= 255, first != UInt8(ascii: ".") else { return false }
+            for c in b where c <= 0x20 || c >= 0x7F || c == UInt8(ascii: "/") || c == UInt8(ascii: "\\") { return false }
+            return true
+        }
     }
 }

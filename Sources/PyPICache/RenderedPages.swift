@@ -46,8 +46,9 @@ final class RenderedPages {
         renderCount += 1
         // Level 1: a 1 MB page compresses in a few ms instead of ~25 (level 6), about 15% larger.
         let body = key.gzip ? (Gzip.compress(made.body, level: 1) ?? made.body) : made.body
-        // Strong ETags differ per encoding (RFC 9110 8.8.3); the hash prefix names the bytes.
-        let etag = "\"" + String(SHA256.hex(body).prefix(20)) + (key.gzip ? "-gz" : "") + "\""
+        // Strong ETags differ per encoding (RFC 9110 8.8.3). The bytes are named by two
+        // checksums and the length: a sha256 of a 1 MB page cost more than rendering it.
+        let etag = "\"" + Checksum.tag(body) + (key.gzip ? "-gz" : "") + "\""
         let result = Rendered(body: body, etag: etag, validUntil: made.validUntil)
         entries.put(key, result, cost: body.count + 128)
         return result
