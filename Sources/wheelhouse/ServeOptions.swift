@@ -97,7 +97,7 @@ struct ServeOptions: ParsableArguments {
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be > 0") }
         guard maxDownloads > 0 else { throw ValidationError("--max-downloads must be > 0") }
         guard ServeOptions.bytes(memoryBudget) != nil else {
-            throw ValidationError("--memory-budget must be a size of at least 1M (e.g. 16M, 256M, 1G), got '\(memoryBudget)'")
+            throw ValidationError("--memory-budget must be a size from 1M to 1T (e.g. 16M, 256M, 1G), got '\(memoryBudget)'")
         }
         _ = try releaseFilter
         guard Logger.Level(name: logLevel) != nil else {
