@@ -47,7 +47,18 @@ final class PageCache {
         self.metadata = metadata
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
-        rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2)
+        rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2) { [store, logger] body in
+            // A body too big for memory: an unlinked temp file, so nothing is left behind.
+            do {
+                let temp = try store.createTemp()
+                Files.remove(temp.path)  // the descriptor keeps the bytes; a crash leaves nothing
+                try body.withUnsafeBytes { try Files.writeAll(temp.fd, $0) }
+                return temp.fd
+            } catch {
+                logger.warning("rendered_page_spill_failed", ["bytes": String(body.count), "error": "\(error)"])
+                return nil
+            }
+        }
     }
 
     /// Rendered bodies in memory (for /+status), and how many renders were made.
@@ -222,7 +233,11 @@ final class PageCache {
             ("X-Cache", cache.rawValue),
         ]
         if variant.gzip { headers.append(("Content-Encoding", "gzip")) }
-        return Response(status: 200, headers: headers, body: .bytes(page.body), logFields: cache.logFields)
+        let body: Body = switch page.body {
+        case .bytes(let bytes): .bytes(bytes)
+        case .file(let fd, let length): .file(fd, offset: 0, length: length)
+        }
+        return Response(status: 200, headers: headers, body: body, logFields: cache.logFields)
     }
 
     /// The page as clients see it: what upstream said, plus what wheelhouse itself

@@ -1,3 +1,5 @@
+import Reactor
+
 /// Rendered page bodies with their ETags, kept so that serving a cached page
 /// costs a dictionary lookup rather than a render (a 3,000-file page takes
 /// milliseconds to render, and gzip more). A project's renderings are dropped
@@ -7,6 +9,12 @@
 /// rendered once, and only what clients ask for takes memory. A rendering that a
 /// `--min-age` cooldown will change by itself (a hidden file coming of age) carries
 /// that moment and is rendered anew from then on.
+///
+/// A body too big to share the memory budget (over a quarter of it: a page of tens of
+/// thousands of files) is kept instead in an unlinked temp file, sent with sendfile, so
+/// it is still rendered once rather than on every request; a few such files are kept
+/// (`spilledLimit`), least recently used out first. Unlinked, they vanish with their
+/// last descriptor, or with the process.
 final class RenderedPages {
     struct Key: Hashable {
         let project: ProjectName
@@ -15,19 +23,38 @@ final class RenderedPages {
         let gzip: Bool
     }
 
+    enum Body {
+        case bytes([UInt8])
+        /// An unlinked file holding the body; shared by every response sending it.
+        case file(FileDescriptor, length: Int)
+
+        var count: Int {
+            switch self {
+            case .bytes(let b): b.count
+            case .file(_, let length): length
+            }
+        }
+    }
+
     struct Rendered {
-        let body: [UInt8]
+        let body: Body
         let etag: String
         /// When the page would list something else with nothing stored changing; nil: never.
         let validUntil: Double?
     }
 
     private var entries: ByteBudgetCache<Key, Rendered>
+    /// Bodies over a quarter of the budget, each in an unlinked file (cost 1 each: a count).
+    private var spilled: ByteBudgetCache<Key, Rendered>
+    /// Writes a body to an unlinked file; nil when it cannot (then the body is not kept).
+    private let spill: ([UInt8]) -> FileDescriptor?
     /// How many renders were made (each variant once while nothing changes it), for tests and /+status.
     private(set) var renderCount = 0
 
-    init(budgetBytes: Int = 8 << 20) {
+    init(budgetBytes: Int = 8 << 20, spilledLimit: Int = 16, spill: @escaping ([UInt8]) -> FileDescriptor? = { _ in nil }) {
         entries = ByteBudgetCache(budgetBytes: budgetBytes)
+        spilled = ByteBudgetCache(budgetBytes: spilledLimit)
+        self.spill = spill
     }
 
     var count: Int { entries.count }
@@ -36,7 +63,7 @@ final class RenderedPages {
 
     /// The rendering kept for `key` while still valid, or nil.
     func cached(_ key: Key, now: Double) -> Rendered? {
-        guard let hit = entries.get(key), hit.validUntil.map({ now < $0 }) ?? true else { return nil }
+        guard let hit = entries.get(key) ?? spilled.get(key), hit.validUntil.map({ now < $0 }) ?? true else { return nil }
         return hit
     }
 
@@ -49,7 +76,14 @@ final class RenderedPages {
         // Strong ETags differ per encoding (RFC 9110 8.8.3). The bytes are named by two
         // checksums and the length: a sha256 of a 1 MB page cost more than rendering it.
         let etag = "\"" + Checksum.tag(body) + (key.gzip ? "-gz" : "") + "\""
-        let result = Rendered(body: body, etag: etag, validUntil: made.validUntil)
+        if body.count + 128 > entries.budgetBytes / 4, let fd = spill(body) {
+            let result = Rendered(body: .file(fd, length: body.count), etag: etag, validUntil: made.validUntil)
+            entries.remove(key)
+            spilled.put(key, result, cost: 1)
+            return result
+        }
+        let result = Rendered(body: .bytes(body), etag: etag, validUntil: made.validUntil)
+        spilled.remove(key)
         entries.put(key, result, cost: body.count + 128)
         return result
     }
@@ -57,6 +91,7 @@ final class RenderedPages {
     /// Every page at once: what pages list depends on whether upstream is reachable.
     func invalidateAll() {
         entries.removeAll()
+        spilled.removeAll()
     }
 
     func invalidate(_ project: ProjectName) {
@@ -64,6 +99,7 @@ final class RenderedPages {
             for alias in [false, true] {
                 for gzip in [false, true] {
                     entries.remove(Key(project: project, format: format, alias: alias, gzip: gzip))
+                    spilled.remove(Key(project: project, format: format, alias: alias, gzip: gzip))
                 }
             }
         }

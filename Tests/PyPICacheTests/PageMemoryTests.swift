@@ -196,6 +196,8 @@ import Testing
         #expect(pages.rendered(key, now: 1, render: render).etag == first.etag && renders == 1)
         let plain = RenderedPages.Key(project: key.project, format: .json, alias: false, gzip: false)
         #expect(pages.rendered(plain, now: 1, render: render).body.count == 1000 && renders == 2)
+        guard case .bytes(let zipped) = first.body else { Issue.record("a small body stays in memory"); return }
+        #expect(zipped.count < 1000)
         #expect(first.body.count < 1000 && first.etag != pages.rendered(plain, now: 1, render: render).etag)
         pages.invalidate(key.project)
         _ = pages.rendered(key, now: 2, render: render)
@@ -223,5 +225,31 @@ import Testing
             _ = pages.rendered(k, now: 0) { (Array(repeating: UInt8(n), count: 2000), nil) }
         }
         #expect(pages.totalBytes <= 10_000 && pages.count == 4)
+    }
+
+    @Test func aBodyTooBigForMemoryIsKeptInAFileAndRenderedOnce() throws {
+        var spills = 0
+        let pages = RenderedPages(budgetBytes: 10_000, spilledLimit: 1) { body in
+            spills += 1
+            let path = "/tmp/wheelhouse-spill-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            guard let fd = try? Files.createNew(path) else { return nil }
+            Files.remove(path)
+            try? body.withUnsafeBytes { try Files.writeAll(fd, $0) }
+            return fd
+        }
+        var renders = 0
+        let big = { () -> (body: [UInt8], validUntil: Double?) in
+            renders += 1
+            return (Array(repeating: UInt8(ascii: "y"), count: 50_000), nil)
+        }
+        let plain = RenderedPages.Key(project: key.project, format: .json, alias: false, gzip: false)
+        let first = pages.rendered(plain, now: 0, render: big)
+        guard case .file(let fd, let length) = first.body else { Issue.record("not spilled"); return }
+        let tail = try Files.read(fd, count: 10, at: 49_990)
+        #expect(length == 50_000 && tail == Array(repeating: UInt8(ascii: "y"), count: 10))
+        #expect(pages.rendered(plain, now: 1, render: big).etag == first.etag && renders == 1 && spills == 1)
+        pages.invalidate(key.project)
+        _ = pages.rendered(plain, now: 2, render: big)
+        #expect(renders == 2)
     }
 }
