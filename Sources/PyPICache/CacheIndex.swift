@@ -88,12 +88,12 @@ public final class CacheIndex {
     public func metadataHash(for wheel: FileKey) -> String? { metadataHashes[wheel] }
     public func setMetadataHash(_ sha: String, for wheel: FileKey) { metadataHashes[wheel] = sha }
 
-    /// The page in memory, loading it from disk with `load` on first use.
     /// When upstream last confirmed the stored page (reading it only the first time); nil: not stored.
     public func fetchedAt(_ name: ProjectName) -> Double? {
         pagesSeen[name] ?? page(name, load: loadPage)?.fetchedAt
     }
 
+    /// The page from memory, else read from disk with `load` (then kept while the budget allows).
     public func page(_ name: ProjectName, load: (ProjectName) -> ProjectPage?) -> ProjectPage? {
         if let page = pages.get(name) { return page }
         guard storedPages.contains(name), let page = load(name) else { return nil }
