@@ -5,7 +5,9 @@ import Reactor
 /// The cache on local disk, the first `CacheStorage`. Layout under the data directory:
 ///
 ///     files/<sha256[0:3]>/<sha256[3:16]>/<filename>   verified distribution files
-///     pages/<project>.json                            project pages (ProjectPage)
+///     pages/<project>.page                            project pages (ProjectPage, PageCodec's form;
+///                                                     <project>.json: the JSON form of earlier versions,
+///                                                     read once and rewritten as .page)
 ///     tmp/                                            downloads in progress
 ///
 /// Every write goes to `tmp/` first and is renamed into place only when complete
@@ -25,7 +27,9 @@ public final class CacheStore: CacheStorage {
     }
 
     func path(of key: FileKey) -> String { "\(root)/files/\(key.relativePath)" }
-    func pagePath(_ name: ProjectName) -> String { "\(root)/pages/\(name.normalized).json" }
+    func pagePath(_ name: ProjectName) -> String { "\(root)/pages/\(name.normalized).page" }
+    /// Where versions before PageCodec kept a page (JSON by JSONEncoder).
+    func legacyPagePath(_ name: ProjectName) -> String { "\(root)/pages/\(name.normalized).json" }
 
     // MARK: - Start-up scan
 
@@ -46,10 +50,13 @@ public final class CacheStore: CacheStorage {
 
     /// Names of the projects whose page is stored.
     public func storedPageNames() -> [ProjectName] {
-        Files.list("\(root)/pages").compactMap { entry in
-            guard entry.name.hasSuffix(".json") else { return nil }
-            return ProjectName(String(entry.name.dropLast(5)))
+        var names: Set<ProjectName> = []
+        for entry in Files.list("\(root)/pages") {
+            for suffix in [".page", ".json"] where entry.name.hasSuffix(suffix) {
+                if let name = ProjectName(String(entry.name.dropLast(suffix.count))) { names.insert(name) }
+            }
         }
+        return names.sorted()
     }
 
     /// A random id made on first start and kept in `uuid`, like devpi's server uuid.
@@ -66,13 +73,19 @@ public final class CacheStore: CacheStorage {
 
     // MARK: - Pages
 
+    /// The stored page; nil when absent or unreadable (then it is fetched again). A page
+    /// in the JSON form of earlier versions is read once and rewritten in PageCodec's form.
     public func loadPage(_ name: ProjectName) -> ProjectPage? {
-        guard let bytes = try? Files.readAll(pagePath(name)) else { return nil }
-        return try? JSONDecoder().decode(ProjectPage.self, from: Data(bytes))
+        if let bytes = try? Files.readAll(pagePath(name)) { return PageCodec.decode(bytes) }
+        guard let bytes = try? Files.readAll(legacyPagePath(name)),
+              let page = try? JSONDecoder().decode(ProjectPage.self, from: Data(bytes)) else { return nil }
+        if (try? savePage(page, as: name)) != nil { Files.remove(legacyPagePath(name)) }
+        return page
     }
 
     public func savePage(_ page: ProjectPage, as name: ProjectName) throws {
-        try writeAtomically(Array(try JSONEncoder().encode(page)), to: pagePath(name))
+        try writeAtomically(PageCodec.encode(page), to: pagePath(name))
+        Files.remove(legacyPagePath(name))  // else a later start would list both forms
     }
 
     /// A small file made here (extracted metadata), written like any other: temp, then rename.

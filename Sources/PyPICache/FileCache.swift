@@ -253,7 +253,7 @@ final class FileCache {
             store.discard(fetch.tempFile)
             logger.warning("upstream_file_failed", ["file": fetch.key.filename, "status": String(failure.status), "error": failure.reason])
             let subject = fetch.key.metadataSubject ?? fetch.key
-            if failure.upstreamUnavailable, let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename) {
+            if failure.upstreamUnavailable, let project = index.project(of: subject) {
                 health.failed(failure.reason, project: project)
             }
         }
@@ -281,7 +281,7 @@ final class FileCache {
 
     private func response(_ key: FileKey, _ body: Body, cache: CacheResult) -> Response {
         let subject = key.metadataSubject ?? key
-        let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename)
+        let project = index.project(of: subject)  // reads no page: this runs on every hit
         stats.served(.file, cache: cache, project: project, file: key, now: clock.now)
         var headers = [
             ("Content-Type", "application/octet-stream"),

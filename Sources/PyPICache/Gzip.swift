@@ -20,3 +20,20 @@ enum Gzip {
         return (coding?.q ?? 0) > 0
     }
 }
+
+/// A cheap name for a body's bytes (page ETags): zlib's CRC-32 and Adler-32 and the
+/// length, 80 bits in all, in hex. Not for integrity against an adversary (files use sha256).
+enum Checksum {
+    static func tag(_ bytes: [UInt8]) -> String {
+        let (crc, adler) = bytes.withUnsafeBufferPointer { buffer -> (uLong, uLong) in
+            let n = uInt(buffer.count)
+            return (crc32(0, buffer.baseAddress, n), adler32(1, buffer.baseAddress, n))
+        }
+        return hex(UInt64(crc), 8) + hex(UInt64(adler), 8) + String(bytes.count, radix: 16)
+    }
+
+    private static func hex(_ v: UInt64, _ width: Int) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+}

@@ -30,7 +30,7 @@ final class PageCache {
     private let metadata: WheelMetadata
     private var fetches: [ProjectName: PageFetch] = [:]
     private var notFound: NegativeCache
-    private let rendered = RenderedPages()
+    private let rendered: RenderedPages
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata) {
@@ -47,7 +47,23 @@ final class PageCache {
         self.metadata = metadata
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
+        rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2) { [store, logger] body in
+            // A body too big for memory: an unlinked temp file, so nothing is left behind.
+            do {
+                let temp = try store.createTemp()
+                Files.remove(temp.path)  // the descriptor keeps the bytes; a crash leaves nothing
+                try body.withUnsafeBytes { try Files.writeAll(temp.fd, $0) }
+                return temp.fd
+            } catch {
+                logger.warning("rendered_page_spill_failed", ["bytes": String(body.count), "error": "\(error)"])
+                return nil
+            }
+        }
     }
+
+    /// Rendered bodies in memory (for /+status), and how many renders were made.
+    var renderedMemory: (count: Int, bytes: Int, budget: Int) { (rendered.count, rendered.totalBytes, rendered.budgetBytes) }
+    var renderCount: Int { rendered.renderCount }
 
     /// The stored page (memory, else disk), whatever its age.
     func stored(_ name: ProjectName) -> ProjectPage? { index.page(name, load: store.loadPage) }
@@ -70,13 +86,14 @@ final class PageCache {
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
 
-        let cached = stored(name)
+        // Only when the page was stored: a page served from its rendered body is not read again.
+        let storedAt = index.fetchedAt(name)
         let now = clock.now
-        let decision = policy.decide(.init(storedFetchedAt: cached?.fetchedAt, now: now, onlyIfCached: PyPIProxy.onlyIfCached(request),
+        let decision = policy.decide(.init(storedFetchedAt: storedAt, now: now, onlyIfCached: PyPIProxy.onlyIfCached(request),
                                            knownMissing: notFound.contains(name, now: now), breakerOpen: health.breakerOpen))
         switch decision {
         case .serveStored(let result):
-            if let cached { return exchange.send(response(cached, name: name, variant, cache: result)) }
+            if let served = response(name, variant, cache: result, page: { stored(name) }) { return exchange.send(served) }
         case .notCachedOffline:
             return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
         case .notCachedOnlyIfCached:
@@ -88,7 +105,7 @@ final class PageCache {
         case .fetch:
             break
         }
-        fetch(name, revalidating: cached) { [self] outcome in
+        fetch(name, revalidating: storedAt == nil ? nil : stored(name)) { [self] outcome in
             switch outcome {
             case .fetched(let page):
                 exchange.send(response(page, name: name, variant, cache: .miss))
@@ -159,7 +176,7 @@ final class PageCache {
             // 304: the stored copy is current again for another TTL.
             if var page = stored(name) {
                 page.fetchedAt = clock.now
-                remember(page, as: name)
+                remember(page, as: name, contentChanged: false)
             }
         case .notFound:
             notFound.remember(name, now: clock.now)
@@ -178,24 +195,34 @@ final class PageCache {
         }
     }
 
-    private func remember(_ page: ProjectPage, as name: ProjectName) {
+    /// Indexes and stores a page; its renderings are dropped unless only its date changed (a 304).
+    private func remember(_ page: ProjectPage, as name: ProjectName, contentChanged: Bool = true) {
         index.remember(page, as: name)
-        rendered.invalidate(name)
+        if contentChanged { rendered.invalidate(name) }
         do { try store.savePage(page, as: name) } catch {
             logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
         }
     }
 
     private func response(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
-        stats.served(.page, cache: cache, project: name, now: clock.now)
+        // A page in hand always gives a response.
+        response(name, variant, cache: cache, page: { page })!
+    }
+
+    /// The page's response from its rendered body, else rendered from `page()` (read only
+    /// then); nil when there is no page after all (removed behind our back).
+    private func response(_ name: ProjectName, _ variant: Variant, cache: CacheResult, page source: () -> ProjectPage?) -> Response? {
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let now = clock.now
-        let page = rendered.rendered(key, now: now) {
+        let kept = rendered.cached(key, now: now)
+        guard let found = kept ?? source().map({ page in rendered.rendered(key, now: now) {
             let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
             // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
             let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
             return (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt)
-        }
+        } }) else { return nil }
+        stats.served(.page, cache: cache, project: name, now: now)
+        let page = found
         // Clients must not keep a page past the moment a cooldown lets a new file in.
         let maxAge = min(600, Int(config.indexTTLSeconds), page.validUntil.map { max(0, Int($0 - now)) } ?? Int.max)
         var headers = [
@@ -206,7 +233,11 @@ final class PageCache {
             ("X-Cache", cache.rawValue),
         ]
         if variant.gzip { headers.append(("Content-Encoding", "gzip")) }
-        return Response(status: 200, headers: headers, body: .bytes(page.body), logFields: cache.logFields)
+        let body: Body = switch page.body {
+        case .bytes(let bytes): .bytes(bytes)
+        case .file(let fd, let length): .file(fd, offset: 0, length: length)
+        }
+        return Response(status: 200, headers: headers, body: body, logFields: cache.logFields)
     }
 
     /// The page as clients see it: what upstream said, plus what wheelhouse itself

@@ -87,9 +87,20 @@ public struct FileKey: Hashable, Sendable, CustomStringConvertible {
     public let filename: String
 
     public init?(sha256: String, filename: String) {
-        let hex = sha256.lowercased()
-        guard hex.utf8.count == 64 else { return nil }
-        self.init(hashDirectory: String(hex.prefix(3)), hashSubdirectory: String(hex.dropFirst(3).prefix(13)), filename: filename)
+        // Read straight from the bytes (either case): pages build a key per file on every render.
+        guard sha256.utf8.count == 64, FileKey.isSafeFilename(filename) else { return nil }
+        var prefix: UInt64 = 0
+        for b in sha256.utf8.prefix(16) {
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            prefix = prefix << 4 | UInt64(digit)
+        }
+        self.init(hashPrefix: prefix, filename: filename)
     }
 
     public init?(hashDirectory: String, hashSubdirectory: String, filename: String) {
@@ -109,6 +120,15 @@ public struct FileKey: Hashable, Sendable, CustomStringConvertible {
     private var hex: String {
         let digits = String(hashPrefix, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// `<hashDirectory>/<hashSubdirectory>/`, appended as bytes (pages write one per file).
+    func appendHashPath(to out: inout [UInt8]) {
+        for shift in stride(from: 60, through: 0, by: -4) {
+            let digit = UInt8(truncatingIfNeeded: hashPrefix >> UInt64(shift)) & 0xF
+            out.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            if shift == 52 || shift == 0 { out.append(UInt8(ascii: "/")) }
+        }
     }
 
     public var hashDirectory: String { String(hex.prefix(3)) }
@@ -139,8 +159,11 @@ public struct FileKey: Hashable, Sendable, CustomStringConvertible {
 
     /// A plain file name: printable ASCII, no separators, not hidden, not `.`/`..`.
     static func isSafeFilename(_ name: String) -> Bool {
-        let b = Array(name.utf8)
-        guard !b.isEmpty, b.count <= 255, b[0] != UInt8(ascii: ".") else { return false }
-        return b.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "\\") }
+        var name = name
+        return name.withUTF8 { b in
+            guard let first = b.first, b.count <= 255, first != UInt8(ascii: ".") else { return false }
+            for c in b where c <= 0x20 || c >= 0x7F || c == UInt8(ascii: "/") || c == UInt8(ascii: "\\") { return false }
+            return true
+        }
     }
 }

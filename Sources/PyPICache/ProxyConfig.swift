@@ -22,6 +22,9 @@ public struct ProxyConfig: Sendable {
     /// Upstream file downloads at once (each holds a socket and a temp file); past it,
     /// a new download is refused with 503 + Retry-After rather than queued without bound.
     public var maxDownloads = 64
+    /// Memory for pages (`--memory-budget`): half for rendered bodies (`RenderedPages`), half for
+    /// parsed pages (`CacheIndex`); pages beyond it are read from disk when asked for.
+    public var memoryBudgetBytes = 16 << 20
     /// Where the server listens, as /+status reports it (devpi's `host`, `port`).
     public var listenHost = "0.0.0.0"
     public var listenPort = 3141

@@ -41,7 +41,8 @@ public final class PyPIProxy: HTTPResponder {
         if !connectPolicy.enforced {
             logger.warning("address_checks_off", ["reason": "an HTTP proxy is set in the environment; it resolves names, so addresses cannot be checked here"])
         }
-        index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames())
+        index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: store.storedPageNames(),
+                           pageBudgetBytes: config.memoryBudgetBytes / 2, loadPage: { [store] in store.loadPage($0) })
         uuid = try store.serverUUID()
         health = UpstreamHealth(offline: config.offline, upstreamURL: config.upstream, loop: loop, clock: clock, logger: logger)
         let metadata = WheelMetadata(index: index, store: store, logger: logger)
@@ -101,6 +102,7 @@ public final class PyPIProxy: HTTPResponder {
         let now = clock.now
         return ServerSnapshot(now: now, uptimeSeconds: Int(now - started), config: config, uuid: uuid, upstream: health.state,
                               activeTransfers: pages.curl.activeCount + files.curl.activeCount, index: index, stats: stats,
+                              renderedPages: pages.renderedMemory,
                               serverStats: serverStats, storedPage: { [pages] in pages.stored($0) })
     }
 

@@ -1,10 +1,20 @@
+import Reactor
+
 /// Rendered page bodies with their ETags, kept so that serving a cached page
 /// costs a dictionary lookup rather than a render (a 3,000-file page takes
 /// milliseconds to render, and gzip more). A project's renderings are dropped
 /// when its page or its cached files change; the whole set is bounded by bytes
-/// and simply emptied when full (it refills from the pages). A rendering that a
+/// (a share of `--memory-budget`), least recently used out first (it refills from
+/// the pages). A gzip rendering is kept without its plain one: each variant is
+/// rendered once, and only what clients ask for takes memory. A rendering that a
 /// `--min-age` cooldown will change by itself (a hidden file coming of age) carries
 /// that moment and is rendered anew from then on.
+///
+/// A body too big to share the memory budget (over a quarter of it: a page of tens of
+/// thousands of files) is kept instead in an unlinked temp file, sent with sendfile, so
+/// it is still rendered once rather than on every request; a few such files are kept
+/// (`spilledLimit`), least recently used out first. Unlinked, they vanish with their
+/// last descriptor, or with the process.
 final class RenderedPages {
     struct Key: Hashable {
         let project: ProjectName
@@ -13,53 +23,83 @@ final class RenderedPages {
         let gzip: Bool
     }
 
+    enum Body {
+        case bytes([UInt8])
+        /// An unlinked file holding the body; shared by every response sending it.
+        case file(FileDescriptor, length: Int)
+
+        var count: Int {
+            switch self {
+            case .bytes(let b): b.count
+            case .file(_, let length): length
+            }
+        }
+    }
+
     struct Rendered {
-        let body: [UInt8]
+        let body: Body
         let etag: String
         /// When the page would list something else with nothing stored changing; nil: never.
         let validUntil: Double?
     }
 
-    private var entries: [Key: Rendered] = [:]
-    private var totalBytes = 0
-    private let budgetBytes: Int
+    private var entries: ByteBudgetCache<Key, Rendered>
+    /// Bodies over a quarter of the budget, each in an unlinked file (cost 1 each: a count).
+    private var spilled: ByteBudgetCache<Key, Rendered>
+    /// Writes a body to an unlinked file; nil when it cannot (then the body is not kept).
+    private let spill: ([UInt8]) -> FileDescriptor?
+    /// How many renders were made (each variant once while nothing changes it), for tests and /+status.
+    private(set) var renderCount = 0
 
-    init(budgetBytes: Int = 64 << 20) {
-        self.budgetBytes = budgetBytes
+    init(budgetBytes: Int = 8 << 20, spilledLimit: Int = 16, spill: @escaping ([UInt8]) -> FileDescriptor? = { _ in nil }) {
+        entries = ByteBudgetCache(budgetBytes: budgetBytes)
+        spilled = ByteBudgetCache(budgetBytes: spilledLimit)
+        self.spill = spill
+    }
+
+    var count: Int { entries.count }
+    var totalBytes: Int { entries.totalBytes }
+    var budgetBytes: Int { entries.budgetBytes }
+
+    /// The rendering kept for `key` while still valid, or nil.
+    func cached(_ key: Key, now: Double) -> Rendered? {
+        guard let hit = entries.get(key) ?? spilled.get(key), hit.validUntil.map({ now < $0 }) ?? true else { return nil }
+        return hit
     }
 
     func rendered(_ key: Key, now: Double, render: () -> (body: [UInt8], validUntil: Double?)) -> Rendered {
-        if let hit = entries[key], hit.validUntil.map({ now < $0 }) ?? true { return hit }
-        let plain = key.gzip
-            ? rendered(Key(project: key.project, format: key.format, alias: key.alias, gzip: false), now: now, render: render) : nil
-        let made = plain.map { (body: Gzip.compress($0.body) ?? $0.body, validUntil: $0.validUntil) } ?? render()
-        let body = made.body
-        // Strong ETags differ per encoding (RFC 9110 8.8.3); the hash prefix names the bytes.
-        let etag = "\"" + String(SHA256.hex(body).prefix(20)) + (key.gzip ? "-gz" : "") + "\""
-        let result = Rendered(body: body, etag: etag, validUntil: made.validUntil)
-        if let old = entries.removeValue(forKey: key) { totalBytes -= old.body.count }
-        if totalBytes + body.count > budgetBytes {
-            entries.removeAll()
-            totalBytes = 0
+        if let hit = cached(key, now: now) { return hit }
+        let made = render()
+        renderCount += 1
+        // Level 1: a 1 MB page compresses in a few ms instead of ~25 (level 6), about 15% larger.
+        let body = key.gzip ? (Gzip.compress(made.body, level: 1) ?? made.body) : made.body
+        // Strong ETags differ per encoding (RFC 9110 8.8.3). The bytes are named by two
+        // checksums and the length: a sha256 of a 1 MB page cost more than rendering it.
+        let etag = "\"" + Checksum.tag(body) + (key.gzip ? "-gz" : "") + "\""
+        if body.count + 128 > entries.budgetBytes / 4, let fd = spill(body) {
+            let result = Rendered(body: .file(fd, length: body.count), etag: etag, validUntil: made.validUntil)
+            entries.remove(key)
+            spilled.put(key, result, cost: 1)
+            return result
         }
-        entries[key] = result
-        totalBytes += body.count
+        let result = Rendered(body: .bytes(body), etag: etag, validUntil: made.validUntil)
+        spilled.remove(key)
+        entries.put(key, result, cost: body.count + 128)
         return result
     }
 
     /// Every page at once: what pages list depends on whether upstream is reachable.
     func invalidateAll() {
         entries.removeAll()
-        totalBytes = 0
+        spilled.removeAll()
     }
 
     func invalidate(_ project: ProjectName) {
         for format in [PageFormat.json, .html, .legacyHTML] {
             for alias in [false, true] {
                 for gzip in [false, true] {
-                    if let r = entries.removeValue(forKey: Key(project: project, format: format, alias: alias, gzip: gzip)) {
-                        totalBytes -= r.body.count
-                    }
+                    entries.remove(Key(project: project, format: format, alias: alias, gzip: gzip))
+                    spilled.remove(Key(project: project, format: format, alias: alias, gzip: gzip))
                 }
             }
         }

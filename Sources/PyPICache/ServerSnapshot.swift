@@ -12,6 +12,8 @@ struct ServerSnapshot {
     let activeTransfers: Int
     let index: CacheIndex
     let stats: CacheStats
+    /// Rendered page bodies in memory: how many, their bytes, their budget.
+    let renderedPages: (count: Int, bytes: Int, budget: Int)
     let serverStats: ServerStats?
     /// A project's stored page, whatever its age.
     let storedPage: (ProjectName) -> ProjectPage?

@@ -30,6 +30,7 @@ struct StatusReport {
         let q = PageRenderer.quote
         let closedByReason = CloseReason.allCases.map { "\(q($0.rawValue)):\(snapshot.serverStats?.connectionsClosed[$0] ?? 0)" }
             .joined(separator: ",")
+        let parsed = snapshot.index.pagesInMemory
         let json = """
         {"type":"status","result":{"serverdir":\(q(snapshot.config.dataDirectory)),"uuid":\(q(snapshot.uuid)),\
         "versioninfo":[["wheelhouse",\(q(PyPIProxy.version))],["libcurl",\(q(Curl.version))]],"host":\(q(snapshot.config.listenHost)),"port":\(snapshot.config.listenPort),\
@@ -38,6 +39,8 @@ struct StatusReport {
         "cached-bytes":\(snapshot.index.cachedBytes),"hits":\(hits + snapshot.stats.stale),"misses":\(misses),\
         "in-flight-transfers":\(snapshot.activeTransfers),"open-connections":\(snapshot.serverStats?.openConnections ?? 0),\
         "unverified-files":\(snapshot.stats.unverifiedFiles),\
+        "memory":{"budget-bytes":\(snapshot.config.memoryBudgetBytes),"parsed-pages":\(parsed.count),"parsed-pages-bytes":\(parsed.bytes),\
+        "rendered-pages":\(snapshot.renderedPages.count),"rendered-pages-bytes":\(snapshot.renderedPages.bytes)},\
         "connections-closed":{\(closedByReason)},\
         "upstream":{"url":\(q(snapshot.config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
 
@@ -55,6 +58,9 @@ struct StatusReport {
             ("Hits / misses", "\(hits + snapshot.stats.stale) / \(misses)"),
             ("Downloads in progress", "\(snapshot.activeTransfers)"),
             ("Open connections", "\(snapshot.serverStats?.openConnections ?? 0)"),
+            ("Page memory (--memory-budget \(WebFormat.bytes(snapshot.config.memoryBudgetBytes)))",
+             "\(parsed.count) parsed pages, \(WebFormat.bytes(parsed.bytes)); \(snapshot.renderedPages.count) rendered, "
+             + WebFormat.bytes(snapshot.renderedPages.bytes)),
         ]
         return Status(json: json, summary: summary)
     }

@@ -107,7 +107,7 @@ struct WebPages {
         var byName: [ProjectName: ProjectSummary] = [:]
         for name in snapshot.index.projectNames { byName[name] = ProjectSummary(name: name, lastUsed: snapshot.stats.lastUsed[name]) }
         for (key, size) in snapshot.index.cachedFiles where key.metadataSubject == nil {
-            guard let project = snapshot.index.known(key)?.project ?? ProjectName.guess(fromFilename: key.filename) else { continue }
+            guard let project = snapshot.index.project(of: key) else { continue }
             byName[project, default: ProjectSummary(name: project, lastUsed: snapshot.stats.lastUsed[project])].files += 1
             byName[project]?.bytes += size
         }

@@ -48,6 +48,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-downloads"), help: help("Upstream file downloads at once; more get 503 + Retry-After.", "max-downloads"))
     var maxDownloads: Int = env("max-downloads", proxy.maxDownloads)
 
+    @Option(name: .customLong("memory-budget"), help: help("Memory for project pages, parsed and rendered (16M, 64M, 1G; a plain number is MB); pages beyond it are read from disk.", "memory-budget"))
+    var memoryBudget: String = env("memory-budget", "\(proxy.memoryBudgetBytes >> 20)M")
+
     @Option(name: .customLong("header-timeout"), help: help("Seconds a client has to send a whole request head.", "header-timeout"))
     var headerTimeout: Double = env("header-timeout", Double(limits.headTimeoutMS) / 1000)
 
@@ -93,6 +96,9 @@ struct ServeOptions: ParsableArguments {
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be >= 0 seconds") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be > 0") }
         guard maxDownloads > 0 else { throw ValidationError("--max-downloads must be > 0") }
+        guard ServeOptions.bytes(memoryBudget) != nil else {
+            throw ValidationError("--memory-budget must be a size from 1M to 1T (e.g. 16M, 256M, 1G), got '\(memoryBudget)'")
+        }
         _ = try releaseFilter
         guard Logger.Level(name: logLevel) != nil else {
             throw ValidationError("--log-level must be debug, info, warning or error, got '\(logLevel)'")
@@ -119,6 +125,7 @@ struct ServeOptions: ParsableArguments {
             config.pageTimeoutMS = Int(pageTimeout * 1000)
             config.stallTimeoutSeconds = stallTimeout
             config.maxDownloads = maxDownloads
+            config.memoryBudgetBytes = ServeOptions.bytes(memoryBudget) ?? config.memoryBudgetBytes
             config.releaseFilter = try releaseFilter
             return config
         }
@@ -131,6 +138,20 @@ struct ServeOptions: ParsableArguments {
         limits.idleTimeoutMS = Int(idleTimeout * 1000)
         limits.sendTimeoutMS = Int(sendTimeout * 1000)
         return limits
+    }
+
+    /// A size as people write it: `16M`, `16MB`, `512k`, `1G`; a plain number is megabytes.
+    /// Nil when malformed, under 1 MB or over 1 TB.
+    static func bytes(_ text: String) -> Int? {
+        var digits = text.filter { $0 != " " }.lowercased()[...]
+        if digits.hasSuffix("b") { digits = digits.dropLast() }
+        var unit = 1 << 20
+        if let last = digits.last, let shift = ["k": 10, "m": 20, "g": 30][last] {
+            unit = 1 << shift
+            digits = digits.dropLast()
+        }
+        guard let value = Int(digits), value > 0, value <= (1 << 40) / unit, value * unit >= 1 << 20 else { return nil }
+        return value * unit
     }
 
     // MARK: - The environment

@@ -3,7 +3,7 @@ simple index on 127.0.0.1 and counts every request it receives.
 
     python3 fake_upstream.py --corpus DIR [--host 127.0.0.1] [--port 0] [--mode json|html]
                              [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
-                             [--no-metadata]
+                             [--no-metadata] [--synthetic PROJECTSxFILES]
 
 Like PyPI, it advertises PEP 658 core metadata for every wheel (and serves
 `<wheel>.metadata`) unless started with --no-metadata.
@@ -26,6 +26,8 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import synthetic_pages
 
 
 class Faults:
@@ -137,6 +139,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _page(self, project):
         files = self.state.index.get(project)
+        if files is None and self.state.args.synthetic:
+            host = f"http://{self.server.server_address[0]}:{self.server.server_port}"
+            body = synthetic_pages.page_json(self.state.args.synthetic, project, host)
+            if body is not None:
+                return self._send_page("application/vnd.pypi.simple.v1+json", body)
         if files is None:
             return self._send(404, "text/plain", b"no such project\n")
         host = f"http://{self.server.server_address[0]}:{self.server.server_port}"
@@ -210,6 +217,8 @@ class Handler(BaseHTTPRequestHandler):
         return hashlib.sha256(self._metadata(wheel)).hexdigest()
 
     def _file(self, filename):
+        if self.state.args.synthetic and synthetic_pages.is_synthetic_file(filename):
+            return self._send(200, "application/octet-stream", synthetic_pages.file_bytes(filename))
         if filename.endswith(".whl.metadata") and self.state.args.metadata:
             return self._send(200, "application/octet-stream", self._metadata(filename[:-len(".metadata")]))
         path = os.path.join(self.state.args.corpus, filename)
@@ -317,6 +326,8 @@ def main():
     p.add_argument("--relative", action="store_true", help="relative file URLs in JSON pages too")
     p.add_argument("--no-metadata", dest="metadata", action="store_false",
                    help="advertise no PEP 658 metadata (by default wheels have it, as on PyPI)")
+    p.add_argument("--synthetic", metavar="PROJECTSxFILES",
+                   help="also serve generated projects synth-0.. with pages of this many files (synthetic_pages.py)")
     args = p.parse_args()
     Handler.state = State(args)
     server = ThreadingHTTPServer((args.host, args.port), Handler)

@@ -27,6 +27,8 @@ def test_help_shows_each_variable_and_the_default_in_force():
     (["serve", "--page-timeout=0"], {}, "--page-timeout must be > 0"),
     (["serve", "--upstream", "ftp://x/"], {}, "--upstream must be an http"),
     (["serve", "--log-level", "loud"], {}, "--log-level must be"),
+    (["serve", "--memory-budget", "512k"], {}, "--memory-budget must be a size from 1M to 1T"),
+    (["serve"], {"WHEELHOUSE_MEMORY_BUDGET": "lots"}, "--memory-budget must be a size from 1M to 1T"),
     (["serve"], {"WHEELHOUSE_PORT": "x"}, "invalid value 'x' in environment variable WHEELHOUSE_PORT"),
     (["serve"], {"WHEELHOUSE_OFFLINE": "maybe"}, "WHEELHOUSE_OFFLINE"),
     (["serve", "--no-such-flag"], {}, "no-such-flag"),
