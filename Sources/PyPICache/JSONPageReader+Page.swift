@@ -155,7 +155,8 @@ extension JSONPageReader {
 
     /// A value ended in the current slot; nil for an object or array (the wrong type for any field).
     mutating func take(_ scalar: Scalar?) {
-        let string: String? = if case .string(true) = scalar { String(validating: text, as: UTF8.self) } else { nil }
+        // Only the strings a slot keeps are decoded (and checked: invalid UTF-8 makes the value absent).
+        let string: String? = if case .string(true) = scalar, keepText { String(validating: text, as: UTF8.self) } else { nil }
         switch slot {
         case .root:
             fail("the page is not a JSON object", at: bytesRead)
