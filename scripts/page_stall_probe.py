@@ -93,13 +93,20 @@ def serve(args):
 
 def probe(port, stop, samples):
     """/+status every 2 ms on one keep-alive connection: each answer's latency."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     while not stop.is_set():
         start = time.monotonic()
         conn.request("GET", "/+status")
         conn.getresponse().read()
         samples.append((start, time.monotonic() - start))
         time.sleep(0.002)
+
+
+def cpu_ms(pid):
+    """User + system CPU the process has used: comparable on a busy machine, unlike wall time."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 // os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid):
@@ -121,29 +128,36 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         up_args = [sys.executable, os.path.abspath(__file__), "--serve", "--files", str(args.files)]
         up_args += ["--gzip"] * args.gzip + ["--html"] * args.html
-        upstream = harness.Server(up_args, os.path.join(tmp, "upstream.log"), r"READY (\d+)")
-        print(open(os.path.join(tmp, "upstream.log")).read().strip())
-        wh = harness.Wheelhouse(args.binary, os.path.join(tmp, "data"), f"http://127.0.0.1:{upstream.port}/simple/",
-                                os.path.join(tmp, "wh.log"), "--log-level", "debug")
+        up_log = os.path.join(tmp, "upstream.log")
+        with open(up_log, "ab") as log:
+            upstream = subprocess.Popen(up_args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wh = None
         try:
+            # Generating 100,000 entries takes a while on a busy machine.
+            up_port = int(harness.wait_for_line(up_log, r"READY (\d+)", upstream, timeout=300).group(1))
+            print(open(up_log).read().strip())
+            wh = harness.Wheelhouse(args.binary, os.path.join(tmp, "data"), f"http://127.0.0.1:{up_port}/simple/",
+                                    os.path.join(tmp, "wh.log"), "--log-level", "debug")
             rss_idle, _ = peak_rss_mb(wh.pid)
             stop, samples = threading.Event(), []
             prober = threading.Thread(target=probe, args=(wh.port, stop, samples))
             prober.start()
             time.sleep(0.3)
+            cpu_before = cpu_ms(wh.pid)
             start = time.monotonic()
-            conn = http.client.HTTPConnection("127.0.0.1", wh.port, timeout=120)
+            conn = http.client.HTTPConnection("127.0.0.1", wh.port, timeout=600)
             conn.request("GET", "/root/pypi/+simple/big/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
             resp = conn.getresponse()
             size = len(resp.read())
             took = time.monotonic() - start
+            cpu = cpu_ms(wh.pid) - cpu_before
             time.sleep(0.3)
             stop.set()
             prober.join()
             during = [lat for t, lat in samples if start <= t <= start + took]
             worst = max(lat for _, lat in samples)
             peak, rss = peak_rss_mb(wh.pid)
-            print(f"page status={resp.status} bytes={size} took_ms={took * 1000:.0f}")
+            print(f"page status={resp.status} bytes={size} took_ms={took * 1000:.0f} wheelhouse_cpu_ms={cpu}")
             print(f"status_probes={len(samples)} during_page={len(during)} max_stall_ms={worst * 1000:.1f}"
                   f" p99_ms={sorted(during)[int(len(during) * 0.99)] * 1000 if during else 0:.1f}")
             print(f"rss_idle_mb={rss_idle} peak_rss_mb={peak} rss_after_mb={rss}")
@@ -151,8 +165,10 @@ def main():
                 if "upstream_page" in line:
                     print(line)
         finally:
-            wh.stop()
-            upstream.stop()
+            if wh:
+                wh.stop()
+            upstream.terminate()
+            upstream.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ extension JSONPageReader {
     struct PageFields {
         let name: String
         let resolver: UpstreamURLResolver
-        var files: [DistributionFile] = []
+        var files = FileList()
         var sawFiles = false
         var sawVersions = false
         /// nil: absent or not an array of strings.
@@ -100,7 +100,7 @@ extension JSONPageReader {
         switch (slot, isObject) {
         case (.root, true): container = .root
         case (.root, false): return fail("the page is not a JSON object", at: bytesRead)
-        case (.files, false): container = .files; page.files.reserveCapacity(64)
+        case (.files, false): container = .files
         case (.versions, false): container = .versions; page.versions = []
         case (.entry, true): container = .entry; entry = EntryFields()
         case (.hashes, true): container = .hashes; entry.hashes = Digests()
@@ -267,11 +267,36 @@ extension JSONPageReader {
         finishSyntax()
         if let syntaxError { throw UpstreamPageParser.Failure(description: "upstream JSON page is not a PEP 691 project page: \(syntaxError)") }
         guard page.sawFiles else { throw UpstreamPageParser.Failure(description: "upstream JSON page is not a PEP 691 project page: no `files`") }
-        // Pages stay in memory: drop the array's growth slack (up to half of it).
-        let files = page.files.count == page.files.capacity ? page.files : Array(page.files)
-        return ProjectPage(name: page.name, files: files, versions: page.versions)
+        return ProjectPage(name: page.name, files: page.files.joined(), versions: page.versions)
     }
 
     /// File entries left out as unusable so far.
     public var skipped: Int { page.skipped }
+}
+
+/// The files read so far, in fixed-size segments: a growing array copies all of itself
+/// when it doubles (a 10 ms pause inside one chunk of a 100,000-file page); segments
+/// never move, and are joined once, into an array of the exact size pages are kept in.
+struct FileList {
+    static let segmentSize = 4096
+    private var full: [[DistributionFile]] = []
+    private var current: [DistributionFile] = []
+
+    mutating func append(_ file: DistributionFile) {
+        if current.count == FileList.segmentSize {
+            full.append(current)
+            current = []
+        }
+        if current.isEmpty { current.reserveCapacity(FileList.segmentSize) }
+        current.append(file)
+    }
+
+    func joined() -> [DistributionFile] {
+        guard !full.isEmpty else { return Array(current) }
+        var all: [DistributionFile] = []
+        all.reserveCapacity(full.count * FileList.segmentSize + current.count)
+        for segment in full { all.append(contentsOf: segment) }
+        all.append(contentsOf: current)
+        return all
+    }
 }

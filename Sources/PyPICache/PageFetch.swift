@@ -38,6 +38,9 @@ final class PageFetch: TransferDelegate {
     private var tooLarge = false
     /// CPU nanoseconds spent in the reader (for the debug timing line).
     private var parseNanoseconds: UInt64 = 0
+    /// The costliest single chunk, and how many there were.
+    private var slowestChunkNanoseconds: UInt64 = 0
+    private var chunks = 0
     private let logger: Logger?
     private let maxBodyBytes: Int
     private var waiters: [(Outcome) -> Void] = []
@@ -90,7 +93,10 @@ final class PageFetch: TransferDelegate {
         }
         let start = EventLoop.threadCPUTime()
         reader!.feed(bytes)
-        parseNanoseconds += EventLoop.threadCPUTime() - start
+        let spent = EventLoop.threadCPUTime() - start
+        parseNanoseconds += spent
+        slowestChunkNanoseconds = max(slowestChunkNanoseconds, spent)
+        chunks += 1
         return reader!.failure == nil
     }
 
@@ -111,7 +117,8 @@ final class PageFetch: TransferDelegate {
             let ms = { (ns: UInt64) in format3(Double(ns) / 1e6) }
             logger.log(.debug, "upstream_page_timing", [
                 "project": project.normalized, "bytes": String(received),
-                "read_cpu_ms": ms(parseNanoseconds), "finish_cpu_ms": ms(parsed - start),
+                "chunks": String(chunks), "read_cpu_ms": ms(parseNanoseconds),
+                "slowest_chunk_cpu_ms": ms(slowestChunkNanoseconds), "finish_cpu_ms": ms(parsed - start),
                 "store_cpu_ms": ms(stored - parsed), "answer_cpu_ms": ms(EventLoop.threadCPUTime() - stored),
             ])
         }
