@@ -5,8 +5,8 @@ import Upstream
 /// One upstream request for a project page, shared by every client that asks
 /// while it runs. The body is never held: each chunk libcurl delivers (already
 /// gzip-decoded: pages ask with `acceptCompressed`) goes to an `UpstreamPageReader`,
-/// so a loop iteration parses at most what one socket read brought. The decoded
-/// size is still bounded.
+/// so parsing is spread over the chunks as they arrive, each at most libcurl's
+/// buffer (128 KiB). The decoded size is still bounded.
 final class PageFetch: TransferDelegate {
     enum Outcome {
         case fetched(ProjectPage)
