@@ -140,7 +140,7 @@ final class PageCache {
         options.totalTimeoutMS = config.pageTimeoutMS
         options.acceptCompressed = true
 
-        let fetch = PageFetch(project: name, url: config.upstream + name.normalized + "/", options: options) { [self] fetch, outcome in
+        let fetch = PageFetch(project: name, url: config.upstream + name.normalized + "/", options: options, logger: logger) { [self] fetch, outcome in
             finished(fetch, outcome, name: name)
         }
         fetch.join(waiter)

@@ -1,9 +1,12 @@
 import Reactor
+import Support
 import Upstream
 
 /// One upstream request for a project page, shared by every client that asks
-/// while it runs. The body is small enough to hold (and must be parsed whole);
-/// it is still bounded.
+/// while it runs. The body is never held: each chunk libcurl delivers (already
+/// gzip-decoded: pages ask with `acceptCompressed`) goes to an `UpstreamPageReader`,
+/// so parsing is spread over the chunks as they arrive, each at most libcurl's
+/// buffer (128 KiB). The decoded size is still bounded.
 final class PageFetch: TransferDelegate {
     enum Outcome {
         case fetched(ProjectPage)
@@ -28,15 +31,30 @@ final class PageFetch: TransferDelegate {
     let project: ProjectName
     private(set) var transfer: Transfer!
     private var head: UpstreamHead?
-    private var body: [UInt8] = []
+    /// Reads the body of a 200 as it arrives.
+    private var reader: UpstreamPageReader?
+    /// Decoded body bytes so far; past `maxBodyBytes` the fetch is refused.
+    private var received = 0
+    private var tooLarge = false
+    /// CPU nanoseconds spent in the reader (for the debug timing line).
+    private var parseNanoseconds: UInt64 = 0
+    /// The costliest single chunk, and how many there were.
+    private var slowestChunkNanoseconds: UInt64 = 0
+    private var chunks = 0
+    private let logger: Logger?
+    private let maxBodyBytes: Int
     private var waiters: [(Outcome) -> Void] = []
     var waiterCount: Int { waiters.count }
     /// File entries of the page left out as unusable (logged once per fetch).
     private(set) var skippedEntries = 0
     private let finished: (PageFetch, Outcome) -> Void
 
-    init(project: ProjectName, url: String, options: Transfer.Options, finished: @escaping (PageFetch, Outcome) -> Void) {
+    /// `maxBodyBytes` is a parameter for tests only.
+    init(project: ProjectName, url: String, options: Transfer.Options, logger: Logger? = nil,
+         maxBodyBytes: Int = PageFetch.maxBodyBytes, finished: @escaping (PageFetch, Outcome) -> Void) {
         self.project = project
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
         self.finished = finished
         transfer = Transfer(url: url, options: options)
         transfer.delegate = self
@@ -59,22 +77,51 @@ final class PageFetch: TransferDelegate {
 
     func transferDidReceiveHead(_ transfer: Transfer, head: UpstreamHead) {
         self.head = head
+        guard head.status == 200 else { return }
+        if let length = head.contentLength, length > maxBodyBytes { tooLarge = true }
+        // Relative links are resolved against the URL that answered (after redirects).
+        reader = UpstreamPageReader(contentType: head.header("content-type"), baseURL: head.effectiveURL, project: project)
     }
 
+    /// Returning false ends the transfer: a body that is not a page, too large, or broken.
     func transfer(_ transfer: Transfer, didReceive bytes: UnsafeRawBufferPointer) -> Bool {
-        guard head?.status == 200, body.count + bytes.count <= PageFetch.maxBodyBytes else { return false }
-        body.append(contentsOf: bytes)
-        return true
+        guard head?.status == 200, !tooLarge, reader != nil else { return false }
+        received += bytes.count
+        guard received <= maxBodyBytes else {
+            tooLarge = true
+            return false
+        }
+        let start = EventLoop.threadCPUTime()
+        reader!.feed(bytes)
+        let spent = EventLoop.threadCPUTime() - start
+        parseNanoseconds += spent
+        slowestChunkNanoseconds = max(slowestChunkNanoseconds, spent)
+        chunks += 1
+        return reader!.failure == nil
     }
 
     func transferDidComplete(_ transfer: Transfer, error: TransferError?) {
         guard !done else { return }
         done = true
+        let start = EventLoop.threadCPUTime()
         let outcome = decide(error)
+        let parsed = EventLoop.threadCPUTime()
         finished(self, outcome)
+        let stored = EventLoop.threadCPUTime()
         let ready = waiters
         waiters.removeAll()
         for w in ready { w(outcome) }
+        // Where a big page's time goes, on the loop: reading the chunks, ending the
+        // read, storing and indexing (the `finished` callback), answering the waiters.
+        if let logger, logger.isEnabled(.debug) {
+            let ms = { (ns: UInt64) in format3(Double(ns) / 1e6) }
+            logger.log(.debug, "upstream_page_timing", [
+                "project": project.normalized, "bytes": String(received),
+                "chunks": String(chunks), "read_cpu_ms": ms(parseNanoseconds),
+                "slowest_chunk_cpu_ms": ms(slowestChunkNanoseconds), "finish_cpu_ms": ms(parsed - start),
+                "store_cpu_ms": ms(stored - parsed), "answer_cpu_ms": ms(EventLoop.threadCPUTime() - stored),
+            ])
+        }
     }
 
     /// After a failure: true when it says upstream is unavailable (no answer at all
@@ -91,11 +138,14 @@ final class PageFetch: TransferDelegate {
         if head.status >= 500 { upstreamUnavailable = true }
         switch head.status {
         case 200:
-            if body.count >= PageFetch.maxBodyBytes { return .failed("page larger than \(PageFetch.maxBodyBytes) bytes", timedOut: false) }
+            if tooLarge { return .failed("page larger than \(maxBodyBytes) bytes", timedOut: false) }
+            if let failure = reader?.failure { return .failed(failure, timedOut: false) }
             if let error { return .failed(error.message, timedOut: error.timedOut) }
+            guard var reader else { return .failed("no page", timedOut: false) }
+            self.reader = nil
             do {
-                var page = try UpstreamPageParser.parse(body, contentType: head.header("content-type"),
-                                                        baseURL: head.effectiveURL, project: project, skipped: &skippedEntries)
+                var page = try reader.finish()
+                skippedEntries = reader.skipped
                 page.etag = head.header("etag")
                 page.lastModified = head.header("last-modified")
                 return .fetched(page)
@@ -107,4 +157,11 @@ final class PageFetch: TransferDelegate {
         default: return .failed("upstream answered \(head.status)", timedOut: false)
         }
     }
+}
+
+/// Milliseconds with three decimals, for log fields (no Foundation formatting here).
+private func format3(_ value: Double) -> String {
+    let thousandths = Int((value * 1000).rounded())
+    let fraction = String(thousandths % 1000)
+    return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
 }

@@ -91,6 +91,14 @@ public final class EventLoop {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// CPU nanoseconds this thread has used: what a piece of loop work costs, whatever
+    /// else the machine runs (wall time on a shared machine mostly measures the others).
+    public static func threadCPUTime() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
     /// Runs `action` once, no earlier than `milliseconds` from now (0: next iteration).
     @discardableResult
     public func schedule(afterMilliseconds milliseconds: Int, _ action: @escaping () -> Void) -> TimerID {
