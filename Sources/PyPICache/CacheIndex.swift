@@ -53,6 +53,7 @@ public final class CacheIndex {
 
     public func metadataHash(for wheel: FileKey) -> String? { metadataHashes[wheel] }
     public func setMetadataHash(_ sha: String, for wheel: FileKey) { metadataHashes[wheel] = sha }
+    public func removeMetadataHash(for wheel: FileKey) { metadataHashes.removeValue(forKey: wheel) }
 
     /// The page in memory, loading it from disk with `load` on first use.
     public func page(_ name: ProjectName, load: (ProjectName) -> ProjectPage?) -> ProjectPage? {

@@ -14,7 +14,7 @@ import Reactor
 public final class CacheStore: CacheStorage {
     public let root: String
     private var tempCounter = 0
-    private let openFiles: OpenFileCache
+    let openFiles: OpenFileCache
 
     /// `openFileCapacity`: how many cached files may stay open (a share of the fd limit).
     public init(root: String, openFileCapacity: Int = 256) throws {

@@ -13,6 +13,8 @@ struct ServerSnapshot {
     let index: CacheIndex
     let stats: CacheStats
     let serverStats: ServerStats?
+    /// The size cap, when one is set.
+    let eviction: FileEviction?
     /// A project's stored page, whatever its age.
     let storedPage: (ProjectName) -> ProjectPage?
 

@@ -60,20 +60,14 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("shutdown-grace"), help: help("Seconds responses in progress get to finish on shutdown.", "shutdown-grace"))
     var shutdownGrace: Double = env("shutdown-grace", 10)
 
-    @Option(name: .customLong("min-age"), help: help("Hide files uploaded less than this long ago (7d, 36h, 90m, 3600s); files without an upload time are shown.", "min-age"))
-    var minAge: String = env("min-age", "")
+    /// --min-age, --min-age-exempt, --exclude-newer, --deny-file, --allow-file (shared with prefetch).
+    @OptionGroup var policy: ReleaseFilterOptions
 
-    @Option(name: .customLong("min-age-exempt"), help: help("A project --min-age does not apply to (repeatable; the variable takes a comma-separated list).", "min-age-exempt"))
-    var minAgeExempt: [String] = env("min-age-exempt", "").split(separator: ",").map(String.init)
+    @Option(name: .customLong("max-cache-size"), help: help("Keep cached files under this size (20GB, 500MB, 2GiB), evicting the least recently used; none by default.", "max-cache-size"))
+    var maxCacheSize: String = env("max-cache-size", "")
 
-    @Option(name: .customLong("exclude-newer"), help: help("List only files uploaded at or before this RFC 3339 time (as uv's option).", "exclude-newer"))
-    var excludeNewer: String = env("exclude-newer", "")
-
-    @Option(name: .customLong("deny-file"), help: help("File of projects (name) and versions (name==version) never served.", "deny-file"))
-    var denyFile: String = env("deny-file", "")
-
-    @Option(name: .customLong("allow-file"), help: help("File of projects and versions: when given, only these are served.", "allow-file"))
-    var allowFile: String = env("allow-file", "")
+    @Option(name: .customLong("pins-file"), help: help("A file of filenames --max-cache-size never evicts, besides DATA_DIR/pins (repeatable; the variable takes a comma-separated list).", "pins-file"))
+    var pinsFiles: [String] = env("pins-file", "").split(separator: ",").map(String.init)
 
     @Option(name: .customLong("log-level"), help: help("debug, info, warning or error.", "log-level"))
     var logLevel: String = env("log-level", "info")
@@ -93,17 +87,21 @@ struct ServeOptions: ParsableArguments {
         guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must be >= 0 seconds") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be > 0") }
         guard maxDownloads > 0 else { throw ValidationError("--max-downloads must be > 0") }
-        _ = try releaseFilter
+        _ = try policy.releaseFilter
+        _ = try maxCacheBytes
         guard Logger.Level(name: logLevel) != nil else {
             throw ValidationError("--log-level must be debug, info, warning or error, got '\(logLevel)'")
         }
     }
 
-    /// The five page-policy options as one filter (the lists are read from their files).
-    var releaseFilter: ReleaseFilter {
+    /// `--max-cache-size` in bytes; nil when not given.
+    var maxCacheBytes: Int? {
         get throws {
-            try ServeOptions.releaseFilter(minAge: minAge, exempt: minAgeExempt, excludeNewer: excludeNewer,
-                                           denyFile: denyFile, allowFile: allowFile)
+            guard !maxCacheSize.isEmpty else { return nil }
+            guard let bytes = ByteSize.parse(maxCacheSize), bytes > 0 else {
+                throw ValidationError("--max-cache-size must be a size like 20GB, 500MB or 2GiB, got '\(maxCacheSize)'")
+            }
+            return bytes
         }
     }
 
@@ -119,7 +117,9 @@ struct ServeOptions: ParsableArguments {
             config.pageTimeoutMS = Int(pageTimeout * 1000)
             config.stallTimeoutSeconds = stallTimeout
             config.maxDownloads = maxDownloads
-            config.releaseFilter = try releaseFilter
+            config.releaseFilter = try policy.releaseFilter
+            config.maxCacheBytes = try maxCacheBytes
+            config.pinFiles = pinsFiles.filter { !$0.isEmpty }
             return config
         }
     }
