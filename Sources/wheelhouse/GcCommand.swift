@@ -103,6 +103,6 @@ enum DataDirCommand {
             Terminal.write("error: a wheelhouse server (or prefetch) is using \(path); stop it first\n", fd: 2)
             throw ExitCode(1)
         }
-        return (try CacheStore(root: path), lock)
+        return (try CacheStore(root: path, clearingTemp: false), lock)
     }
 }
