@@ -66,12 +66,14 @@ final class FileEviction {
     /// A cached file is being sent from `holder` (the hit path: keep it cheap).
     func used(_ key: FileKey, holder: FileDescriptor) {
         let now = clock.now
-        var recordedAt = recency.value(of: key)?.recordedAt ?? now
-        if now - recordedAt >= FileEviction.recordEvery {
-            store.markUsed(key, at: now)
-            recordedAt = now
+        recency.touch(key) { old in
+            var recordedAt = old?.recordedAt ?? now
+            if now - recordedAt >= FileEviction.recordEvery {
+                store.markUsed(key, at: now)
+                recordedAt = now
+            }
+            return Use(holder: holder, recordedAt: recordedAt)
         }
-        recency.touch(key, value: Use(holder: holder, recordedAt: recordedAt))
     }
 
     /// A file entered the cache; `holder` is the descriptor its followers send from.

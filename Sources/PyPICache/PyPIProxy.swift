@@ -55,7 +55,10 @@ public final class PyPIProxy: HTTPResponder {
         // Start-up fails, naming the option, if libcurl refused one the caches rely on.
         try pages.curl.requireReady()
         try files.curl.requireReady()
-        if let cap = config.maxCacheBytes {
+        if config.maxCacheBytes != nil && config.offline {
+            // Offline, an evicted file could not come back: the cap waits for the next online start.
+            logger.warning("max_cache_size_ignored", ["reason": "offline: evicted files could not be fetched again"])
+        } else if let cap = config.maxCacheBytes {
             let pins = Pins(paths: ["\(config.dataDirectory)/pins"] + config.pinFiles)
             let eviction = FileEviction(capBytes: cap, index: index, store: store, pins: pins, loop: loop, clock: clock, logger: logger)
             eviction.onEvicted = { [unowned pages, unowned index] key in

@@ -21,15 +21,20 @@ struct RecencyList<Key: Hashable, Value> {
     func value(of key: Key) -> Value? { slots[key].flatMap { nodes[$0].value } }
 
     /// Makes `key` the most recently used, with `value`.
-    mutating func touch(_ key: Key, value: Value) {
+    mutating func touch(_ key: Key, value: Value) { touch(key) { _ in value } }
+
+    /// Makes `key` the most recently used, its value made from the old one (nil: new key)
+    /// with one dictionary lookup (the hit path calls this).
+    mutating func touch(_ key: Key, _ newValue: (Value?) -> Value) {
         if let slot = slots[key] {
-            nodes[slot].value = value
+            nodes[slot].value = newValue(nodes[slot].value)
             guard slot != newest else { return }
             unlink(slot)
             linkNewest(slot)
             return
         }
         let slot: Int
+        let value = newValue(nil)
         if let reused = freeSlots.popLast() {
             slot = reused
             nodes[slot] = Node(key: key, value: value)
