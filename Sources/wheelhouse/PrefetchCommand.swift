@@ -146,7 +146,7 @@ struct PrefetchCommand: ParsableCommand {
             var config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
             config.releaseFilter = try policy.releaseFilter
             let proxy = try PyPIProxy(config: config, loop: loop, logger: Logger(level: .error, fd: 2))
-            dataDirLock = try DataDirLock.take(dataDir, .shared)
+            dataDirLock = try? DataDirLock.take(dataDir, .shared)
             let listener = try Socket.listen(host: "127.0.0.1", port: 0)
             let server = Server(loop: loop, listener: listener, responder: proxy, logger: Logger(level: .error, fd: 2))
             try server.start()

@@ -14,7 +14,7 @@ struct ReleaseFilterOptions: ParsableArguments {
     @Option(name: .customLong("exclude-newer"), help: ServeOptions.help("List only files uploaded at or before this RFC 3339 time (as uv's option).", "exclude-newer"))
     var excludeNewer: String = ServeOptions.env("exclude-newer", "")
 
-    @Option(name: .customLong("deny-file"), help: ServeOptions.help("File of projects (name) and versions (name==version) never served.", "deny-file"))
+    @Option(name: .customLong("deny-file"), help: ServeOptions.help("File of projects (name) and versions (name==1.2, name>=2,<3) never served.", "deny-file"))
     var denyFile: String = ServeOptions.env("deny-file", "")
 
     @Option(name: .customLong("allow-file"), help: ServeOptions.help("File of projects and versions: when given, only these are served.", "allow-file"))

@@ -97,6 +97,19 @@ def test_cap_smaller_than_the_working_set_evicts_least_recently_used(sized_upstr
     assert "event=cache_evicted" in wh.read_log()
 
 
+def test_recency_survives_a_restart(sized_upstream, start_wheelhouse):
+    """The order of last use is kept in the files' modification times: after a restart the
+    oldest file is still the first to go."""
+    up, index = sized_upstream
+    wh = start_wheelhouse(up.url, None, "--max-cache-size", "1MB")
+    for i in (2, 0, 1):
+        assert http_get(file_url(wh.url, wheel(index, i)))[0] == 200
+    wh.stop()
+    wh = start_wheelhouse(up.url, wh.data_dir, "--max-cache-size", "1MB")
+    assert http_get(file_url(wh.url, wheel(index, 3)))[0] == 200
+    assert wait_until(lambda: stored_wheels(wh.data_dir) == ["lru0", "lru1", "lru3"]), stored(wh.data_dir)
+
+
 def test_pinned_files_survive_a_cap_that_would_evict_them(sized_upstream, start_wheelhouse, venv_factory, tmp_path):
     up, index = sized_upstream
     data = str(tmp_path / "data")
