@@ -48,6 +48,8 @@ final class FileEviction {
     private(set) var evictedBytes = 0
     private var passScheduled = false
     private var warnedStuck = false
+    /// Files passed over (pinned, busy) since the last eviction: once every file was, wait.
+    private var visitedWithoutEviction = 0
 
     init(capBytes: Int, index: CacheIndex, store: CacheStorage, pins: Pins, loop: EventLoop, clock: WallClock, logger: Logger) {
         self.capBytes = capBytes
@@ -122,11 +124,13 @@ final class FileEviction {
         for key in kept {
             if let use = recency.value(of: key) { recency.touch(key, value: use) }
         }
+        visitedWithoutEviction = evicted > 0 ? 0 : visitedWithoutEviction + visited
         if excess <= 0 {
             warnedStuck = false
-        } else if evicted > 0 || !gone.isEmpty {
-            scheduleIfOverCap()
+        } else if evicted > 0 || !gone.isEmpty || visitedWithoutEviction < recency.count {
+            scheduleIfOverCap()  // progress, or files not looked at yet (those passed over went to the recent end)
         } else {
+            visitedWithoutEviction = 0
             if !warnedStuck {
                 warnedStuck = true
                 logger.warning("cache_over_cap", ["bytes": String(index.cachedBytes), "cap": String(capBytes),
