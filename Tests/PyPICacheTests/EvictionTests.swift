@@ -109,6 +109,21 @@ import Testing
         withExtendedLifetime(busyFD) {}
     }
 
+    @Test func allPinnedIsNeverEvicted() throws {
+        let store = try freshStore()
+        let a = key(1, "a-1.0.tar.gz"), b = key(2, "b-1.0.tar.gz")
+        try put(store, a, size: 100, usedAt: 1000)
+        try put(store, b, size: 100, usedAt: 1001)
+        try Pins.add(["a-1.0.tar.gz", "b-1.0.tar.gz"], to: store.pinsPath)
+        let loop = try EventLoop()
+        let index = CacheIndex(cachedFiles: store.scanFiles(), storedPages: [])
+        let eviction = FileEviction(capBytes: 50, index: index, store: store, pins: Pins(paths: [store.pinsPath]),
+                                    loop: loop, clock: ManualClock(), logger: Logger(level: .error, fd: 2))
+        // Each pass passes over both; once all were, the next pass waits on a timer.
+        for _ in 0..<5 { try loop.runOnce(maxWaitMilliseconds: 0) }
+        #expect(store.scanFiles().count == 2 && eviction.evictedFiles == 0)
+    }
+
     @Test func useIsRecordedOnDiskAtMostOnceAnInterval() throws {
         let store = try freshStore()
         let file = key(6, "f-1.0.tar.gz")
