@@ -87,6 +87,7 @@ public final class CacheIndex {
 
     public func metadataHash(for wheel: FileKey) -> String? { metadataHashes[wheel] }
     public func setMetadataHash(_ sha: String, for wheel: FileKey) { metadataHashes[wheel] = sha }
+    public func removeMetadataHash(for wheel: FileKey) { metadataHashes.removeValue(forKey: wheel) }
 
     /// When upstream last confirmed the stored page (reading it only the first time); nil: not stored.
     public func fetchedAt(_ name: ProjectName) -> Double? {

@@ -30,6 +30,22 @@ public protocol CacheStorage: AnyObject {
     func commit(_ temp: TempFile, as key: FileKey) throws
     /// Drops a download that failed or was abandoned.
     func discard(_ temp: TempFile)
+
+    // The size cap (FileEviction); the defaults below keep nothing of it.
+    /// Deletes a stored file (evicted); any descriptor kept open for it is let go first.
+    func remove(_ key: FileKey)
+    /// Lets go of a descriptor kept open for `key` (so only responses still hold one).
+    func releaseOpen(_ key: FileKey)
+    /// When the file was last used (as last recorded by `markUsed`, else when it was stored).
+    func lastUse(of key: FileKey) -> Double?
+    func markUsed(_ key: FileKey, at seconds: Double)
+}
+
+extension CacheStorage {
+    public func remove(_ key: FileKey) {}
+    public func releaseOpen(_ key: FileKey) {}
+    public func lastUse(of key: FileKey) -> Double? { nil }
+    public func markUsed(_ key: FileKey, at seconds: Double) {}
 }
 
 /// The answer to `CacheStorage.open`.

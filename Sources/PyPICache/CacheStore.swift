@@ -16,14 +16,15 @@ import Reactor
 public final class CacheStore: CacheStorage {
     public let root: String
     private var tempCounter = 0
-    private let openFiles: OpenFileCache
+    let openFiles: OpenFileCache
 
     /// `openFileCapacity`: how many cached files may stay open (a share of the fd limit).
-    public init(root: String, openFileCapacity: Int = 256) throws {
+    /// `clearingTemp: false` leaves `tmp/` alone (`wheelhouse gc --dry-run` reports it).
+    public init(root: String, openFileCapacity: Int = 256, clearingTemp: Bool = true) throws {
         openFiles = OpenFileCache(capacity: max(1, openFileCapacity))
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         for dir in ["files", "pages", "tmp"] { try Files.makeDirectories("\(self.root)/\(dir)") }
-        for leftover in Files.list("\(self.root)/tmp") { Files.remove("\(self.root)/tmp/\(leftover.name)") }
+        for leftover in Files.list("\(self.root)/tmp") where clearingTemp { Files.remove("\(self.root)/tmp/\(leftover.name)") }
     }
 
     func path(of key: FileKey) -> String { "\(root)/files/\(key.relativePath)" }

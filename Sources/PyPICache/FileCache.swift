@@ -33,6 +33,8 @@ final class FileCache {
     private var fetches: [FileKey: FileFetch] = [:]
     /// `.metadata` read off uncached wheels by ranged GETs.
     private var ranged: RangedMetadata!
+    /// `--max-cache-size` (nil: no cap), told of every use and every new file.
+    var eviction: FileEviction?
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata, pages: PageCache) {
@@ -68,6 +70,7 @@ final class FileCache {
         if key.metadataSubject == nil, index.size(of: key) != nil {
             switch store.open(key) {
             case .opened(let fd, let size):
+                eviction?.used(key, holder: fd)
                 return exchange.send(response(key, .file(fd, offset: 0, length: size), cache: .hit))
             case .failed(let error):
                 // Out of fds or an I/O error: the file is still cached, so keep it indexed.
@@ -168,6 +171,7 @@ final class FileCache {
             return false
         }
         guard let (fd, size) = store.openIfPresent(key) else { return false }
+        eviction?.used(key, holder: fd)
         exchange.send(response(key, .file(fd, offset: 0, length: size), cache: .hit))
         return true
     }
@@ -223,6 +227,7 @@ final class FileCache {
             guard let (fd, size) = store.openIfPresent(key) else {
                 return exchange.send(.error(502, "file vanished from the cache"))
             }
+            eviction?.used(key, holder: fd)
             exchange.send(response(key, .file(fd, offset: 0, length: size), cache: .miss))
         case .failed(let status, let reason):
             exchange.send(.error(status, reason))
@@ -237,6 +242,7 @@ final class FileCache {
             do {
                 try store.commit(fetch.tempFile, as: fetch.key)
                 index.addCached(fetch.key, size: size)
+                eviction?.added(fetch.key, holder: fetch.tempFile.fd)
                 let verified = fetch.source.sha256 != nil
                 if !verified { stats.unverifiedFile() }
                 logger.log(verified ? .info : .warning, "upstream_file_done",

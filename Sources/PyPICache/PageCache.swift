@@ -263,7 +263,7 @@ final class PageCache {
     func projectList() -> Response {
         var html = "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"\(PageRenderer.apiVersion)\">\n"
         html += "    <title>Simple index</title>\n  </head>\n  <body>\n"
-        for name in index.projectNames {
+        for name in index.projectNames where config.releaseFilter.projectRefusal(name) == nil {
             html += "    <a href=\"\(name.normalized)/\">\(name.normalized)</a><br/>\n"
         }
         html += "  </body>\n</html>\n"

@@ -30,6 +30,10 @@ public struct ProxyConfig: Sendable {
     public var listenPort = 3141
     /// What pages list and `+f` serves: cooldown, snapshot date, allow/deny lists (none by default).
     public var releaseFilter = ReleaseFilter()
+    /// `--max-cache-size`: stored files are kept under this many bytes (LRU); nil: no cap.
+    public var maxCacheBytes: Int?
+    /// `--pins-file`: more lists of files the cap never evicts (besides `<data-dir>/pins`).
+    public var pinFiles: [String] = []
 
     public init(dataDirectory: String, upstream: String) {
         self.dataDirectory = dataDirectory

@@ -56,6 +56,20 @@ public final class PyPIProxy: HTTPResponder {
         // Start-up fails, naming the option, if libcurl refused one the caches rely on.
         try pages.curl.requireReady()
         try files.curl.requireReady()
+        if config.maxCacheBytes != nil && config.offline {
+            // Offline, an evicted file could not come back: the cap waits for the next online start.
+            logger.warning("max_cache_size_ignored", ["reason": "offline: evicted files could not be fetched again"])
+        } else if let cap = config.maxCacheBytes {
+            let pins = Pins(paths: ["\(config.dataDirectory)/pins"] + config.pinFiles)
+            let eviction = FileEviction(capBytes: cap, index: index, store: store, pins: pins, loop: loop, clock: clock, logger: logger)
+            eviction.onEvicted = { [unowned pages, unowned index] key in
+                let subject = key.metadataSubject ?? key
+                if let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename) {
+                    pages.invalidate(project)
+                }
+            }
+            files.eviction = eviction
+        }
         health.reachabilityChanged = { [unowned pages] in pages.invalidateAll() }
         health.probe = { [unowned pages] project in pages.fetch(project, revalidating: pages.stored(project)) { _ in } }
     }
@@ -103,7 +117,7 @@ public final class PyPIProxy: HTTPResponder {
         return ServerSnapshot(now: now, uptimeSeconds: Int(now - started), config: config, uuid: uuid, upstream: health.state,
                               activeTransfers: pages.curl.activeCount + files.curl.activeCount, index: index, stats: stats,
                               renderedPages: pages.renderedMemory,
-                              serverStats: serverStats, storedPage: { [pages] in pages.stored($0) })
+                              serverStats: serverStats, eviction: files.eviction, storedPage: { [pages] in pages.stored($0) })
     }
 
     /// RFC 9111 `Cache-Control: only-if-cached`: answer from the cache or with 504,

@@ -1,3 +1,5 @@
+import Support
+
 /// What pages may list and `+f` may serve, whatever upstream offers (issue 17's page
 /// policies): a cooldown (`--min-age`, with exempt projects), a snapshot date
 /// (`--exclude-newer`) and allow/deny lists. Pure decisions from a file's project,
@@ -32,12 +34,11 @@ public struct ReleaseFilter: Sendable {
     /// Why one file is hidden, or nil when it may be listed and served.
     public func refusal(_ project: ProjectName, _ file: DistributionFile, now: Double) -> String? {
         if let reason = projectRefusal(project) { return reason }
-        let version = file.version.map(ReleaseList.normalizedVersion)
-        if let deny, let version, deny.versions[project]?.contains(version) == true {
-            return "\(project) \(version) is denied by the deny list"
+        if let deny, let range = deny.range(matching: project, version: file.version) {
+            return "\(project) \(file.version ?? file.filename) is denied by the deny list (\(project)\(range))"
         }
-        if let allow, !allow.projects.contains(project), version.map({ allow.versions[project]?.contains($0) == true }) != true {
-            return "\(project) \(version ?? file.filename) is not in the allow list"
+        if let allow, !allow.projects.contains(project), allow.range(matching: project, version: file.version) == nil {
+            return "\(project) \(file.version ?? file.filename) is not in the allow list"
         }
         guard let uploaded = file.uploadTime.flatMap(RFC3339.seconds) else { return nil }
         if let excludeNewer, uploaded > excludeNewer {
@@ -75,11 +76,15 @@ public struct ReleaseFilter: Sendable {
 }
 
 /// An allow or deny list: one entry a line, `#` starts a comment; an entry is a
-/// project name (the whole project) or `name==version` (one version). Other PEP 440
-/// specifiers (`<`, `>=`, `~=`, `!=`, `===`) are refused when the list is read.
+/// project name (the whole project) or a name with PEP 440 specifiers (`name==1.2.3`,
+/// `name>=2,<3`, `name!=1.2.3`, `name~=1.4`, `name==1.*`): the versions they contain.
+/// Versions compare as PEP 440 says (`1.0` is `1.0.0`); pre-releases are matched like any
+/// version (a deny list must not let `2.0rc1` through `name>=2`). A file whose version is
+/// not PEP 440 is matched only by a bare name.
 public struct ReleaseList: Sendable, Equatable {
     public private(set) var projects: Set<ProjectName> = []
-    public private(set) var versions: [ProjectName: Set<String>] = [:]
+    /// Per project, version ranges (one a line); a version in any of them is listed.
+    public private(set) var ranges: [ProjectName: [SpecifierSet]] = [:]
 
     public struct Problem: Error, CustomStringConvertible {
         public let description: String
@@ -92,24 +97,30 @@ public struct ReleaseList: Sendable, Equatable {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?
                 .trimmingSpaces ?? ""
             if line.isEmpty { continue }
-            let problem = Problem(description: "\(source):\(number + 1): '\(line)' is not a project name or name==version"
-                                  + " (other specifiers are not supported)")
-            let parts = line.split(separator: "=", maxSplits: 2, omittingEmptySubsequences: false)
-            if parts.count == 1 {
+            let problem = Problem(description: "\(source):\(number + 1): '\(line)' is not a project name or name with"
+                                  + " version specifiers (name, name==1.2, name>=2,<3)")
+            guard let operatorStart = line.firstIndex(where: { "=<>!~".contains($0) }) else {
                 guard let name = ProjectName(line) else { throw problem }
                 projects.insert(name)
-            } else {
-                guard parts.count == 3, parts[1].isEmpty, let name = ProjectName(parts[0].trimmingSpaces),
-                      case let version = parts[2].trimmingSpaces, !version.isEmpty, !version.hasPrefix("="),
-                      version.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: ",") })
-                else { throw problem }
-                versions[name, default: []].insert(ReleaseList.normalizedVersion(version))
+                continue
             }
+            guard let name = ProjectName(line[..<operatorStart].trimmingSpaces),
+                  case let clauses = line[operatorStart...].split(separator: ",", omittingEmptySubsequences: false),
+                  clauses.allSatisfy({ !$0.trimmingSpaces.isEmpty }),
+                  let range = SpecifierSet(parsing: line[operatorStart...]), !range.clauses.isEmpty
+            else { throw problem }
+            ranges[name, default: []].append(range)
         }
     }
 
     /// Listed at all, as a whole or by some version.
-    func mentions(_ project: ProjectName) -> Bool { projects.contains(project) || versions[project] != nil }
+    func mentions(_ project: ProjectName) -> Bool { projects.contains(project) || ranges[project] != nil }
+
+    /// The listed range `version` falls in, or nil.
+    func range(matching project: ProjectName, version: String?) -> SpecifierSet? {
+        guard let ranges = ranges[project], let version, let parsed = Version(version) else { return nil }
+        return ranges.first { $0.contains(parsed, prereleases: true) }
+    }
 
     /// Versions compare as strings after the PEP 440 spellings that do not change
     /// the version are undone: case, a leading `v`, surrounding spaces.

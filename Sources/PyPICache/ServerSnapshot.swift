@@ -15,6 +15,8 @@ struct ServerSnapshot {
     /// Rendered page bodies in memory: how many, their bytes, their budget.
     let renderedPages: (count: Int, bytes: Int, budget: Int)
     let serverStats: ServerStats?
+    /// The size cap, when one is set.
+    let eviction: FileEviction?
     /// A project's stored page, whatever its age.
     let storedPage: (ProjectName) -> ProjectPage?
 

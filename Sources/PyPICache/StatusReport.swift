@@ -41,6 +41,8 @@ struct StatusReport {
         "unverified-files":\(snapshot.stats.unverifiedFiles),\
         "memory":{"budget-bytes":\(snapshot.config.memoryBudgetBytes),"parsed-pages":\(parsed.count),"parsed-pages-bytes":\(parsed.bytes),\
         "rendered-pages":\(snapshot.renderedPages.count),"rendered-pages-bytes":\(snapshot.renderedPages.bytes)},\
+        "max-cache-bytes":\(snapshot.eviction.map { String($0.capBytes) } ?? "null"),"evicted-files":\(snapshot.eviction?.evictedFiles ?? 0),\
+        "evicted-bytes":\(snapshot.eviction?.evictedBytes ?? 0),"pinned-files":\(snapshot.eviction?.pins.count ?? 0),\
         "connections-closed":{\(closedByReason)},\
         "upstream":{"url":\(q(snapshot.config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
 
@@ -55,6 +57,7 @@ struct StatusReport {
             ("Upstream failing since", failingSince == "null" ? "-" : failingSince),
             ("Files cached unverified (no sha256 upstream)", "\(snapshot.stats.unverifiedFiles)"),
             ("Cached", "\(snapshot.cachedFileCount) files, \(WebFormat.bytes(snapshot.index.cachedBytes)), \(snapshot.index.projectCount) project pages"),
+            ("Size cap", snapshot.eviction.map { "\(WebFormat.bytes($0.capBytes)); evicted \($0.evictedFiles) files (\(WebFormat.bytes($0.evictedBytes))); \($0.pins.count) pinned" } ?? "none"),
             ("Hits / misses", "\(hits + snapshot.stats.stale) / \(misses)"),
             ("Downloads in progress", "\(snapshot.activeTransfers)"),
             ("Open connections", "\(snapshot.serverStats?.openConnections ?? 0)"),
@@ -119,6 +122,9 @@ struct StatusReport {
         add("wheelhouse_upstream_inflight_transfers", "gauge", "Upstream transfers in progress.", snapshot.activeTransfers)
         add("wheelhouse_cached_files", "gauge", "Distribution files in the cache.", snapshot.cachedFileCount)
         add("wheelhouse_cached_bytes", "gauge", "Bytes in the cache.", snapshot.index.cachedBytes)
+        add("wheelhouse_cache_max_bytes", "gauge", "The --max-cache-size cap; 0 when there is none.", snapshot.eviction?.capBytes ?? 0)
+        add("wheelhouse_cache_evictions_total", "counter", "Files evicted to keep under the cap.", snapshot.eviction?.evictedFiles ?? 0)
+        add("wheelhouse_cache_evicted_bytes_total", "counter", "Bytes evicted to keep under the cap.", snapshot.eviction?.evictedBytes ?? 0)
         add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", snapshot.uptimeSeconds)
         return samples
     }

@@ -48,13 +48,17 @@ struct WebPages {
     }
 
     func projectWebPage(_ name: ProjectName) -> Response {
+        let filter = snapshot.config.releaseFilter
+        if let reason = filter.projectRefusal(name) { return .error(404, reason) }
         guard let page = snapshot.storedPage(name) else {
             return .error(404, "project \(name) is not cached")
         }
         let n = HTMLEscaping.escape(name.normalized)
         var rows = ""
         var notCached = 0
-        for file in page.files {
+        // What the page policies hide is not shown here either (as on the simple page).
+        let files = page.files.filter { filter.refusal(name, $0, now: snapshot.now) == nil }
+        for file in files {
             guard let key = file.key, let size = snapshot.index.size(of: key) else { notCached += 1; continue }
             let f = HTMLEscaping.escape(file.filename)
             let link = "/root/pypi/+f/\(key.hashDirectory)/\(key.hashSubdirectory)/\(PageRenderer.percentEncode(file.filename))"
@@ -67,7 +71,7 @@ struct WebPages {
         let body = """
         <p class="crumbs"><a href="/">All projects</a> / \(n)</p>
         <h2>\(n)</h2>
-        <p>\(page.files.count) files listed upstream, \(page.files.count - notCached) cached.
+        <p>\(files.count) files listed upstream, \(files.count - notCached) cached.
         Page checked with upstream \(WebFormat.duration(age)) ago.
         Simple page: <a href="/root/pypi/+simple/\(n)/">/root/pypi/+simple/\(n)/</a></p>
         <table>
@@ -111,7 +115,9 @@ struct WebPages {
             byName[project, default: ProjectSummary(name: project, lastUsed: snapshot.stats.lastUsed[project])].files += 1
             byName[project]?.bytes += size
         }
-        return byName.values.filter { $0.files > 0 }.sorted {
+        // Denied projects are not shown (their pages and files are refused anyway).
+        let filter = snapshot.config.releaseFilter
+        return byName.values.filter { $0.files > 0 && filter.projectRefusal($0.name) == nil }.sorted {
             ($0.lastUsed ?? 0, $1.name.normalized) > ($1.lastUsed ?? 0, $0.name.normalized)
         }
     }

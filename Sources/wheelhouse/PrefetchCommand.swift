@@ -71,10 +71,18 @@ struct PrefetchCommand: ParsableCommand {
     @Option(help: "Downloads at once.")
     var parallel = 4
 
+    @Option(name: .customLong("write-pins"),
+            help: "Add the files fetched (or found cached) to this pins file, which --max-cache-size never evicts (default with --data-dir: DATA_DIR/pins).")
+    var writePins: String?
+
+    /// The page policies, applied by the in-process server of --data-dir mode.
+    @OptionGroup var policy: ReleaseFilterOptions
+
     func validate() throws {
         if server != nil && dataDir != nil { throw ValidationError("give --server or --data-dir, not both") }
         if requirementFiles.isEmpty && requirements.isEmpty { throw ValidationError("nothing to prefetch: give -r FILE or requirements") }
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be 1-64") }
+        _ = try policy.releaseFilter
     }
 
     func run() throws {
@@ -130,12 +138,15 @@ struct PrefetchCommand: ParsableCommand {
         Curl.globalInit()
         let loop = try EventLoop()
         var embedded: (PyPIProxy, Server)?
+        var dataDirLock: DataDirLock?
         var serverURL = server ?? "http://localhost:3141"
         if let dataDir {
             // No server running: start one inside this process, on loopback, over the
             // data directory, and fetch through it: same atomic, verified writes.
-            let config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
+            var config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
+            config.releaseFilter = try policy.releaseFilter
             let proxy = try PyPIProxy(config: config, loop: loop, logger: Logger(level: .error, fd: 2))
+            dataDirLock = try? DataDirLock.take(dataDir, .shared)
             let listener = try Socket.listen(host: "127.0.0.1", port: 0)
             let server = Server(loop: loop, listener: listener, responder: proxy, logger: Logger(level: .error, fd: 2))
             try server.start()
@@ -143,6 +154,9 @@ struct PrefetchCommand: ParsableCommand {
             embedded = (proxy, server)
         }
 
+        if dataDir == nil && !policy.isEmpty {
+            Terminal.write("note: --min-age, --exclude-newer, --deny-file and --allow-file apply with --data-dir; a running server applies its own\n", fd: 2)
+        }
         var options = PrefetchRunner.Options(server: serverURL, targets: targets)
         options.allFiles = allFiles
         options.followDependencies = !noDeps
@@ -158,7 +172,16 @@ struct PrefetchCommand: ParsableCommand {
             server.stop()
             proxy.shutdown()
         }
+        withExtendedLifetime(dataDirLock) {}
 
+        if !check, let pinsPath = writePins ?? dataDir.map({ "\($0)/pins" }), !summary.files.isEmpty {
+            do {
+                try Pins.add(summary.files, to: pinsPath)
+            } catch {
+                Terminal.write("error: cannot write the pins file \(pinsPath): \(error)\n", fd: 2)
+                throw ExitCode(1)
+            }
+        }
         var parts = ["resolved \(summary.resolved)"]
         parts += check
             ? ["cached \(summary.alreadyCached)", "missing \(summary.missing)"]

@@ -2,6 +2,36 @@ import ArgumentParser
 import Glibc
 import PyPICache
 
+/// The page policies' options, shared by `serve` and `prefetch --data-dir` (whose
+/// in-process server applies them: prefetch fetches what clients will be allowed to install).
+struct ReleaseFilterOptions: ParsableArguments {
+    @Option(name: .customLong("min-age"), help: ServeOptions.help("Hide files uploaded less than this long ago (7d, 36h, 90m, 3600s); files without an upload time are shown.", "min-age"))
+    var minAge: String = ServeOptions.env("min-age", "")
+
+    @Option(name: .customLong("min-age-exempt"), help: ServeOptions.help("A project --min-age does not apply to (repeatable; the variable takes a comma-separated list).", "min-age-exempt"))
+    var minAgeExempt: [String] = ServeOptions.env("min-age-exempt", "").split(separator: ",").map(String.init)
+
+    @Option(name: .customLong("exclude-newer"), help: ServeOptions.help("List only files uploaded at or before this RFC 3339 time (as uv's option).", "exclude-newer"))
+    var excludeNewer: String = ServeOptions.env("exclude-newer", "")
+
+    @Option(name: .customLong("deny-file"), help: ServeOptions.help("File of projects (name) and versions (name==1.2, name>=2,<3) never served.", "deny-file"))
+    var denyFile: String = ServeOptions.env("deny-file", "")
+
+    @Option(name: .customLong("allow-file"), help: ServeOptions.help("File of projects and versions: when given, only these are served.", "allow-file"))
+    var allowFile: String = ServeOptions.env("allow-file", "")
+
+    /// True when none of them is given.
+    var isEmpty: Bool { minAge.isEmpty && excludeNewer.isEmpty && denyFile.isEmpty && allowFile.isEmpty }
+
+    /// The five options as one filter (the lists are read from their files).
+    var releaseFilter: ReleaseFilter {
+        get throws {
+            try ServeOptions.releaseFilter(minAge: minAge, exempt: minAgeExempt, excludeNewer: excludeNewer,
+                                           denyFile: denyFile, allowFile: allowFile)
+        }
+    }
+}
+
 extension ServeOptions {
     /// The page policies from their option values ("" = not given); any bad value is a
     /// one-line ValidationError (exit 2).

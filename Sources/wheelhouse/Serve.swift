@@ -35,6 +35,15 @@ struct Serve: ParsableCommand {
     private func serve(host: String, port: Int, config: ProxyConfig, limits: Server.Limits, graceMS: Int, logger: Logger) throws {
         let loop = try EventLoop()
         let proxy = try PyPIProxy(config: config, loop: loop, logger: logger)
+        // Shared: other servers may use the directory; `gc` and `purge` wait for all to stop.
+        // Best effort: a read-only data directory (offline, baked into an image) still serves.
+        var lock: DataDirLock?
+        do {
+            lock = try DataDirLock.take(config.dataDirectory, .shared)
+            if lock == nil { logger.warning("data_dir_locked", ["data_dir": config.dataDirectory, "by": "wheelhouse gc or purge"]) }
+        } catch {
+            logger.warning("data_dir_lock_failed", ["error": "\(error)", "effect": "gc and purge cannot tell this server runs"])
+        }
         let listener = try Socket.listen(host: host, port: UInt16(port))
         let server = Server(loop: loop, listener: listener, responder: proxy, logger: logger, limits: limits)
         proxy.serverStats = server.stats
@@ -62,7 +71,7 @@ struct Serve: ParsableCommand {
                                        "data_dir": config.dataDirectory, "upstream": config.upstream,
                                        "offline": String(config.offline), "cached_files": String(proxy.cachedFileCount)])
         try loop.run()
-        withExtendedLifetime(signals) {}
+        withExtendedLifetime((signals, lock)) {}
         logger.lifecycle("stopped")
     }
 }

@@ -48,8 +48,8 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-downloads"), help: help("Upstream file downloads at once; more get 503 + Retry-After.", "max-downloads"))
     var maxDownloads: Int = env("max-downloads", proxy.maxDownloads)
 
-    @Option(name: .customLong("memory-budget"), help: help("Memory for project pages, parsed and rendered (16M, 64M, 1G; a plain number is MB); pages beyond it are read from disk.", "memory-budget"))
-    var memoryBudget: String = env("memory-budget", "\(proxy.memoryBudgetBytes >> 20)M")
+    @Option(name: .customLong("memory-budget"), help: help("Memory for project pages, parsed and rendered (16MiB, 64M, 1G; a plain number is bytes); pages beyond it are read from disk.", "memory-budget"))
+    var memoryBudget: String = env("memory-budget", "\(proxy.memoryBudgetBytes >> 20)MiB")
 
     @Option(name: .customLong("header-timeout"), help: help("Seconds a client has to send a whole request head.", "header-timeout"))
     var headerTimeout: Double = env("header-timeout", Double(limits.headTimeoutMS) / 1000)
@@ -63,20 +63,14 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("shutdown-grace"), help: help("Seconds responses in progress get to finish on shutdown.", "shutdown-grace"))
     var shutdownGrace: Double = env("shutdown-grace", 10)
 
-    @Option(name: .customLong("min-age"), help: help("Hide files uploaded less than this long ago (7d, 36h, 90m, 3600s); files without an upload time are shown.", "min-age"))
-    var minAge: String = env("min-age", "")
+    /// --min-age, --min-age-exempt, --exclude-newer, --deny-file, --allow-file (shared with prefetch).
+    @OptionGroup var policy: ReleaseFilterOptions
 
-    @Option(name: .customLong("min-age-exempt"), help: help("A project --min-age does not apply to (repeatable; the variable takes a comma-separated list).", "min-age-exempt"))
-    var minAgeExempt: [String] = env("min-age-exempt", "").split(separator: ",").map(String.init)
+    @Option(name: .customLong("max-cache-size"), help: help("Keep cached files under this size (20GB, 500MB, 2GiB), evicting the least recently used; none by default.", "max-cache-size"))
+    var maxCacheSize: String = env("max-cache-size", "")
 
-    @Option(name: .customLong("exclude-newer"), help: help("List only files uploaded at or before this RFC 3339 time (as uv's option).", "exclude-newer"))
-    var excludeNewer: String = env("exclude-newer", "")
-
-    @Option(name: .customLong("deny-file"), help: help("File of projects (name) and versions (name==version) never served.", "deny-file"))
-    var denyFile: String = env("deny-file", "")
-
-    @Option(name: .customLong("allow-file"), help: help("File of projects and versions: when given, only these are served.", "allow-file"))
-    var allowFile: String = env("allow-file", "")
+    @Option(name: .customLong("pins-file"), help: help("A file of filenames --max-cache-size never evicts, besides DATA_DIR/pins (repeatable; the variable takes a comma-separated list).", "pins-file"))
+    var pinsFiles: [String] = env("pins-file", "").split(separator: ",").map(String.init)
 
     @Option(name: .customLong("log-level"), help: help("debug, info, warning or error.", "log-level"))
     var logLevel: String = env("log-level", "info")
@@ -99,17 +93,21 @@ struct ServeOptions: ParsableArguments {
         guard ServeOptions.bytes(memoryBudget) != nil else {
             throw ValidationError("--memory-budget must be a size from 1M to 1T (e.g. 16M, 256M, 1G), got '\(memoryBudget)'")
         }
-        _ = try releaseFilter
+        _ = try policy.releaseFilter
+        _ = try maxCacheBytes
         guard Logger.Level(name: logLevel) != nil else {
             throw ValidationError("--log-level must be debug, info, warning or error, got '\(logLevel)'")
         }
     }
 
-    /// The five page-policy options as one filter (the lists are read from their files).
-    var releaseFilter: ReleaseFilter {
+    /// `--max-cache-size` in bytes; nil when not given.
+    var maxCacheBytes: Int? {
         get throws {
-            try ServeOptions.releaseFilter(minAge: minAge, exempt: minAgeExempt, excludeNewer: excludeNewer,
-                                           denyFile: denyFile, allowFile: allowFile)
+            guard !maxCacheSize.isEmpty else { return nil }
+            guard let bytes = ByteSize.parse(maxCacheSize), bytes > 0 else {
+                throw ValidationError("--max-cache-size must be a size like 20GB, 500MB or 2GiB, got '\(maxCacheSize)'")
+            }
+            return bytes
         }
     }
 
@@ -126,7 +124,9 @@ struct ServeOptions: ParsableArguments {
             config.stallTimeoutSeconds = stallTimeout
             config.maxDownloads = maxDownloads
             config.memoryBudgetBytes = ServeOptions.bytes(memoryBudget) ?? config.memoryBudgetBytes
-            config.releaseFilter = try releaseFilter
+            config.releaseFilter = try policy.releaseFilter
+            config.maxCacheBytes = try maxCacheBytes
+            config.pinFiles = pinsFiles.filter { !$0.isEmpty }
             return config
         }
     }
@@ -140,18 +140,10 @@ struct ServeOptions: ParsableArguments {
         return limits
     }
 
-    /// A size as people write it: `16M`, `16MB`, `512k`, `1G`; a plain number is megabytes.
-    /// Nil when malformed, under 1 MB or over 1 TB.
+    /// `--memory-budget` in bytes (`ByteSize`: `16M`, `64MiB`, `1G`), nil when not a size from 1 MB to 1 TB.
     static func bytes(_ text: String) -> Int? {
-        var digits = text.filter { $0 != " " }.lowercased()[...]
-        if digits.hasSuffix("b") { digits = digits.dropLast() }
-        var unit = 1 << 20
-        if let last = digits.last, let shift = ["k": 10, "m": 20, "g": 30][last] {
-            unit = 1 << shift
-            digits = digits.dropLast()
-        }
-        guard let value = Int(digits), value > 0, value <= (1 << 40) / unit, value * unit >= 1 << 20 else { return nil }
-        return value * unit
+        guard let bytes = ByteSize.parse(text), bytes >= 1_000_000, bytes <= 1 << 40 else { return nil }
+        return bytes
     }
 
     // MARK: - The environment

@@ -9,7 +9,7 @@ struct Wheelhouse: ParsableCommand {
         commandName: "wheelhouse",
         abstract: "A caching PyPI proxy: pip and uv install through it, online or offline.",
         version: PyPIProxy.version,
-        subcommands: [Serve.self, PrefetchCommand.self, PipConf.self, UvConf.self, Healthcheck.self],
+        subcommands: [Serve.self, PrefetchCommand.self, Gc.self, Purge.self, PipConf.self, UvConf.self, Healthcheck.self],
         defaultSubcommand: Serve.self)
 
     /// Usage errors (a bad option value, flag or environment variable) exit 2 with one

@@ -3,6 +3,7 @@ They change what pages list and what +f serves, never what upstream is asked for
 beyond that: a hidden file's URL is refused without an upstream request."""
 import hashlib
 import json
+import os
 import subprocess
 
 import pytest
@@ -127,14 +128,56 @@ def test_allow_list_serves_only_what_it_names(start_upstream, start_wheelhouse, 
     (["--exclude-newer", "last week"], "--exclude-newer must be an RFC 3339 time"),
     (["--min-age-exempt", "bad name!"], "is not a project name"),
     (["--deny-file", "/nonexistent/deny.txt"], "cannot read"),
-    (["--allow-file", "LIST"], "not a project name or name==version"),
+    (["--allow-file", "LIST"], "is not a project name or name with version specifiers"),
 ])
 def test_bad_policy_values_exit_2_with_one_line(args, message, tmp_path):
     listing = tmp_path / "list.txt"
-    listing.write_text("alpha>=1.0\n")
+    listing.write_text("alpha=>1.0\n")
     args = [str(listing) if a == "LIST" else a for a in args]
     result = subprocess.run([BINARY, "serve", "--data-dir", str(tmp_path / "data"), *args],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
+
+
+def test_specifiers_in_the_deny_list_hide_a_range(dated_upstream, start_wheelhouse, venv_factory, tmp_path):
+    up, _ = dated_upstream
+    deny = tmp_path / "deny.txt"
+    deny.write_text("omicron>=2,<3  # the 2.x line is bad\nomicron!=1.0,<0.5\n")
+    wh = start_wheelhouse(up.url, None, "--deny-file", str(deny))
+    status, body = page(wh, "omicron")
+    assert status == 200 and versions_in(body) == (["1.0"], ["1.0"])
+    venv = venv_factory()
+    result = venv.pip("install", "--index-url", wh.index_url, "omicron")
+    assert result.returncode == 0, result.stderr
+    assert venv.installed()["omicron"] == "1.0"
+
+
+def test_web_pages_hide_denied_projects(dated_upstream, start_wheelhouse, tmp_path):
+    up, index = dated_upstream
+    wh = start_wheelhouse(up.url)
+    assert http_get(file_url(wh.url, index["omicron"][0]))[0] == 200
+    assert b"omicron" in http_get(f"{wh.url}/")[2]
+    wh.stop()
+    deny = tmp_path / "deny.txt"
+    deny.write_text("omicron\n")
+    wh = start_wheelhouse(up.url, wh.data_dir, "--deny-file", str(deny))
+    assert b"omicron" not in http_get(f"{wh.url}/")[2]
+    status, _, body = http_get(f"{wh.url}/root/pypi/omicron")
+    assert status == 404 and b"deny list" in body
+    assert b"omicron" not in http_get(f"{wh.index_url}")[2]
+
+
+def test_prefetch_applies_the_policies_it_is_given(dated_upstream, tmp_path):
+    up, _ = dated_upstream
+    data = str(tmp_path / "data")
+    result = subprocess.run([BINARY, "prefetch", "--data-dir", data, "--upstream", up.url,
+                             "--exclude-newer", "2025-01-01T00:00:00Z", "omicron"],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    files = [n for _, _, names in os.walk(os.path.join(data, "files")) for n in names]
+    assert "omicron-1.0-py3-none-any.whl" in files and not any(n.startswith("omicron-2.0") for n in files), files
+    bad = subprocess.run([BINARY, "prefetch", "--data-dir", data, "--upstream", up.url, "--min-age", "soon", "omicron"],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 2 and "--min-age must be a duration" in bad.stderr

@@ -34,6 +34,8 @@ public final class PrefetchRunner {
         public var missing = 0
         public var bytes = 0
         public var metadataFiles = 0
+        /// Filenames of the files now in the cache for this input (fetched or already there): the pins.
+        public var files: Set<String> = []
 
         public var succeeded: Bool { failed == 0 && missing == 0 }
     }
@@ -232,9 +234,11 @@ public final class PrefetchRunner {
         case .fetched(let bytes):
             summary.fetched += 1
             summary.bytes += bytes
+            summary.files.insert(ref.file.filename)
             progress.line("fetched: \(ref.file.filename) (\(Progress.format(bytes: bytes)))")
         case .cached:
             summary.alreadyCached += 1
+            if !options.check { summary.files.insert(ref.file.filename) }
             if !options.check { progress.line("cached:  \(ref.file.filename)") }
         case .missing, .failed:
             settled.remove(ref.file.url)  // reported with its reason when the pin is

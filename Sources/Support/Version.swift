@@ -1,5 +1,3 @@
-import Reactor
-
 /// A PEP 440 version, parsed leniently (normalizing spellings the way pip does)
 /// and ordered as PEP 440 says: epoch, release, pre, post, dev, local.
 public struct Version: Comparable, Hashable, Sendable, CustomStringConvertible {

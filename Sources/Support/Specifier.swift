@@ -1,5 +1,3 @@
-import Reactor
-
 /// PEP 440 version specifiers: one clause (`>=1.2`, `==1.4.*`, `~=2.2`), and a
 /// comma-separated set of them, all of which must hold.
 public struct Specifier: Equatable, Sendable, CustomStringConvertible {
@@ -8,7 +6,7 @@ public struct Specifier: Equatable, Sendable, CustomStringConvertible {
     public let version: Version?
     public let wildcard: Bool
 
-    static let operators = ["===", "~=", "==", "!=", "<=", ">=", "<", ">"]
+    public static let operators = ["===", "~=", "==", "!=", "<=", ">=", "<", ">"]
 
     public init?(_ clause: some StringProtocol) {
         let c = String(clause.filter { $0 != " " && $0 != "\t" })
