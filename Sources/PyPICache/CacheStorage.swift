@@ -30,6 +30,15 @@ public protocol CacheStorage: AnyObject {
     func commit(_ temp: TempFile, as key: FileKey) throws
     /// Drops a download that failed or was abandoned.
     func discard(_ temp: TempFile)
+
+    // Pages as opaque bytes, for the shared tier (SharedTier): another node's copy is
+    // stored as it came and read back with `loadPage`, whatever the format is.
+    /// A stored page's bytes as kept, or nil.
+    func pageBytes(_ name: ProjectName) -> [UInt8]?
+    /// Stores a page's bytes (from `pageBytes` on another node), replacing it whole.
+    func importPage(_ bytes: [UInt8], as name: ProjectName) throws
+    /// Forgets a stored page (one imported that this node cannot read).
+    func removePage(_ name: ProjectName)
 }
 
 /// The answer to `CacheStorage.open`.
@@ -42,6 +51,13 @@ public enum StoredFileOpening {
 }
 
 extension CacheStorage {
+    // A store that cannot share its pages (none of the three is needed without a shared tier).
+    public func pageBytes(_ name: ProjectName) -> [UInt8]? { nil }
+    public func importPage(_ bytes: [UInt8], as name: ProjectName) throws {
+        throw SystemError("this store cannot import pages", errno: 95)  // EOPNOTSUPP
+    }
+    public func removePage(_ name: ProjectName) {}
+
     /// The stored file's descriptor and size, or nil whatever the reason.
     public func openIfPresent(_ key: FileKey) -> (FileDescriptor, Int)? {
         if case .opened(let fd, let size) = open(key) { return (fd, size) }

@@ -75,6 +75,13 @@ public final class CacheStore: CacheStorage {
         try writeAtomically(Array(try JSONEncoder().encode(page)), to: pagePath(name))
     }
 
+    // Pages as bytes, for the shared tier: the file as it is on disk.
+    public func pageBytes(_ name: ProjectName) -> [UInt8]? { (try? Files.readAll(pagePath(name))) ?? nil }
+
+    public func importPage(_ bytes: [UInt8], as name: ProjectName) throws { try writeAtomically(bytes, to: pagePath(name)) }
+
+    public func removePage(_ name: ProjectName) { Files.remove(pagePath(name)) }
+
     /// A small file made here (extracted metadata), written like any other: temp, then rename.
     public func write(_ bytes: [UInt8], as key: FileKey) throws {
         try Files.makeDirectories("\(root)/files/\(key.hashDirectory)/\(key.hashSubdirectory)")

@@ -29,6 +29,8 @@ final class FileCache {
     private let metadata: WheelMetadata
     private let pages: PageCache
     private var fetches: [FileKey: FileFetch] = [:]
+    /// The shared bucket in front of upstream (`--s3-endpoint`), when configured.
+    var shared: SharedTier?
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata, pages: PageCache) {
@@ -74,6 +76,10 @@ final class FileCache {
             return exchange.send(.error(504, "\(key.filename) is not cached (only-if-cached)"))
         }
         if let running = fetches[key] { return running.join(exchange) }
+        // The shared bucket may hold it even while upstream fails.
+        if let shared, case .upstream(let file)? = source(for: key), shared.mayHold(file, key: key) {
+            return serveFromSharedStore(key, file, exchange: exchange)
+        }
         if let failing = health.failingResponse(key.filename) { return exchange.send(failing) }
         if let source = source(for: key) { return serve(key, from: source, exchange: exchange) }
 
@@ -89,14 +95,16 @@ final class FileCache {
             if let failure { return exchange.send(.error(failure.status, failure.reason)) }
             exchange.send(.error(404, "\(key.filename) is not listed on the \(project) page"))
         }
-        if let page = pages.stored(project), pages.isFresh(page) {
-            return lookAgain(nil)
-        }
-        pages.fetch(project, revalidating: pages.stored(project)) { outcome in
-            if case .failed(let reason, let timedOut) = outcome {
-                lookAgain((timedOut ? 504 : 502, "upstream failed for \(project): \(reason)"))
-            } else {
-                lookAgain(nil)
+        pages.withSharedPage(project) { [self] in
+            if let page = pages.stored(project), pages.isFresh(page) {
+                return lookAgain(nil)
+            }
+            pages.fetch(project, revalidating: pages.stored(project)) { outcome in
+                if case .failed(let reason, let timedOut) = outcome {
+                    lookAgain((timedOut ? 504 : 502, "upstream failed for \(project): \(reason)"))
+                } else {
+                    lookAgain(nil)
+                }
             }
         }
     }
@@ -132,9 +140,28 @@ final class FileCache {
     private func serve(_ key: FileKey, from source: Source, exchange: Exchange) {
         switch source {
         case .upstream(let file):
+            if let shared, shared.mayHold(file, key: key) { return serveFromSharedStore(key, file, exchange: exchange) }
             startFetch(key, source: file, first: exchange)
         case .unavailable(let reason):
             exchange.send(.error(404, reason))
+        }
+    }
+
+    /// The shared bucket before upstream: a copy there is streamed from it (and kept here,
+    /// verified against the page's sha256) like an upstream download; else upstream as usual.
+    private func serveFromSharedStore(_ key: FileKey, _ file: DistributionFile, exchange: Exchange) {
+        guard let shared, let sha256 = file.sha256 else { return startFetch(key, source: file, first: exchange) }
+        shared.lookUp(key, sha256: sha256) { [self] objectURL in
+            if let running = fetches[key] { return running.join(exchange) }
+            if index.size(of: key) != nil, let (fd, size) = store.openIfPresent(key) {
+                return exchange.send(response(key, .file(fd, offset: 0, length: size), cache: .hit))
+            }
+            if let objectURL {
+                let copy = DistributionFile(filename: file.filename, url: objectURL, sha256: sha256)
+                return startFetch(key, source: copy, first: exchange, fromSharedStore: true)
+            }
+            if let failing = health.failingResponse(key.filename) { return exchange.send(failing) }
+            startFetch(key, source: file, first: exchange)
         }
     }
 
@@ -155,7 +182,7 @@ final class FileCache {
         return true
     }
 
-    private func startFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange) {
+    private func startFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange, fromSharedStore: Bool = false) {
         guard fetches.count < config.maxDownloads else {
             logger.warning("download_refused", ["file": key.filename, "reason": "max-downloads", "in_flight": String(fetches.count)])
             return exchange.send(.error(503, "\(fetches.count) downloads in progress (--max-downloads); retry shortly",
@@ -171,13 +198,22 @@ final class FileCache {
         options.connectPolicy = connectPolicy
         options.lowSpeedBytes = 1
         options.lowSpeedSeconds = config.stallTimeoutSeconds
+        if fromSharedStore, let shared {
+            options.connectPolicy = nil  // the bucket is where the operator said, often a private address
+            options.headers = shared.client.commonHeaders
+            options.maxRedirects = 0
+        }
         let fetch = FileFetch(
             key: key, source: source, temp: temp, loop: loop, options: options,
             answer: { [weak self] exchange, answer in self?.answer(exchange, key: key, with: answer) },
             finished: { [weak self] fetch, result in self?.finished(fetch, result) })
         fetches[key] = fetch
         fetch.join(exchange)
-        logger.info("upstream_file_start", ["file": key.filename, "url": source.url])
+        if fromSharedStore, let shared {
+            fetch.fromSharedStore = true
+            shared.client.sign(fetch.transfer)
+        }
+        logger.info(fromSharedStore ? "shared_file_start" : "upstream_file_start", ["file": key.filename, "url": source.url])
         curl.add(fetch.transfer)
     }
 
@@ -197,6 +233,7 @@ final class FileCache {
 
     private func finished(_ fetch: FileFetch, _ result: Result<Int, FileFetch.FetchFailure>) {
         fetches.removeValue(forKey: fetch.key)
+        if fetch.fromSharedStore { return sharedFetchFinished(fetch, result) }
         switch result {
         case .success(let size):
             stats.upstream(.file, succeeded: true, now: clock.now)
@@ -209,6 +246,7 @@ final class FileCache {
                            ["file": fetch.key.filename, "bytes": String(size), "sha256": fetch.sha256 ?? "",
                             "verified": verified ? "sha256" : "no (upstream gave no sha256)"])
                 didCache(fetch.key, sha256: fetch.sha256 ?? "")
+                if verified, let sha256 = fetch.sha256 { shared?.uploads.upload(fetch.key, sha256: sha256) }
             } catch {
                 store.discard(fetch.tempFile)
                 logger.error("cache_commit_failed", ["file": fetch.key.filename, "error": "\(error)"])
@@ -222,6 +260,28 @@ final class FileCache {
             if failure.upstreamUnavailable, let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename) {
                 health.failed(failure.reason, project: project)
             }
+        }
+    }
+
+    /// A read from the shared bucket ended: kept like an upstream download when verified;
+    /// a failure says nothing about upstream's health, only the bucket's.
+    private func sharedFetchFinished(_ fetch: FileFetch, _ result: Result<Int, FileFetch.FetchFailure>) {
+        switch result {
+        case .success(let size):
+            do {
+                try store.commit(fetch.tempFile, as: fetch.key)
+                index.addCached(fetch.key, size: size)
+                logger.info("shared_file_done", ["file": fetch.key.filename, "bytes": String(size), "sha256": fetch.sha256 ?? ""])
+                shared?.fetchFinished(fetch.key, failure: nil)
+                didCache(fetch.key, sha256: fetch.sha256 ?? "")
+            } catch {
+                store.discard(fetch.tempFile)
+                logger.error("cache_commit_failed", ["file": fetch.key.filename, "error": "\(error)"])
+            }
+        case .failure(let failure):
+            store.discard(fetch.tempFile)
+            logger.warning("shared_file_failed", ["file": fetch.key.filename, "status": String(failure.status), "error": failure.reason])
+            shared?.fetchFinished(fetch.key, failure: (failure.reason, failure.upstreamUnavailable))
         }
     }
 
@@ -261,6 +321,7 @@ final class FileCache {
     /// Abandons every download and deletes its temp file, so a shutdown leaves no
     /// partial file behind. Clients still following a download are cut short.
     func shutdown() {
+        shared?.shutdown()
         for fetch in Array(fetches.values) {
             curl.cancel(fetch.transfer)
             fetch.abandon()

@@ -31,6 +31,8 @@ final class PageCache {
     private var fetches: [ProjectName: PageFetch] = [:]
     private var notFound: NegativeCache
     private let rendered = RenderedPages()
+    /// The shared bucket (`--s3-endpoint`): pages this node lacks are looked for there first.
+    var shared: SharedTier?
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata) {
@@ -69,6 +71,9 @@ final class PageCache {
         let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
+        if stored(name) == nil, !config.offline, shared?.shouldAskForPage(name) == true {
+            return withSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) }
+        }
 
         let cached = stored(name)
         let now = clock.now
@@ -107,6 +112,13 @@ final class PageCache {
                 }
             }
         }
+    }
+
+    /// A page this node lacks is read from the shared bucket first (then `body`); without
+    /// a bucket, or when it was asked lately, `body` runs at once.
+    func withSharedPage(_ name: ProjectName, _ body: @escaping () -> Void) {
+        guard let shared, !config.offline, stored(name) == nil, shared.shouldAskForPage(name) else { return body() }
+        shared.loadPage(name, then: body)
     }
 
     /// Fetches a project page, sharing the request with anyone already waiting
@@ -181,7 +193,10 @@ final class PageCache {
     private func remember(_ page: ProjectPage, as name: ProjectName) {
         index.remember(page, as: name)
         rendered.invalidate(name)
-        do { try store.savePage(page, as: name) } catch {
+        do {
+            try store.savePage(page, as: name)
+            shared?.pageStored(name)
+        } catch {
             logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
         }
     }

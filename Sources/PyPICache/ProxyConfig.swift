@@ -1,3 +1,5 @@
+import ObjectStore
+
 /// Everything the proxy needs to know from the command line.
 public struct ProxyConfig: Sendable {
     public static let defaultDataDirectory = "./data"
@@ -27,6 +29,8 @@ public struct ProxyConfig: Sendable {
     public var listenPort = 3141
     /// What pages list and `+f` serves: cooldown, snapshot date, allow/deny lists (none by default).
     public var releaseFilter = ReleaseFilter()
+    /// The S3-compatible bucket shared by several nodes (docs/scale-out.md); nil: this node alone.
+    public var sharedStore: S3Settings?
 
     public init(dataDirectory: String, upstream: String) {
         self.dataDirectory = dataDirectory

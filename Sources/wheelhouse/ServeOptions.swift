@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HTTPServer
+import ObjectStore
 import PyPICache
 import Reactor
 import Synchronization
@@ -75,6 +76,18 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("allow-file"), help: help("File of projects and versions: when given, only these are served.", "allow-file"))
     var allowFile: String = env("allow-file", "")
 
+    @Option(name: .customLong("s3-endpoint"), help: help("S3-compatible object store shared by several nodes (http(s)://host:port; path-style); credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. See docs/scale-out.md.", "s3-endpoint"))
+    var s3Endpoint: String = env("s3-endpoint", "")
+
+    @Option(name: .customLong("s3-bucket"), help: help("Bucket of the shared store (must exist).", "s3-bucket"))
+    var s3Bucket: String = env("s3-bucket", "")
+
+    @Option(name: .customLong("s3-prefix"), help: help("Key prefix in the bucket (several caches in one bucket).", "s3-prefix"))
+    var s3Prefix: String = env("s3-prefix", "")
+
+    @Option(name: .customLong("s3-region"), help: help("Region the requests are signed for.", "s3-region"))
+    var s3Region: String = env("s3-region", "us-east-1")
+
     @Option(name: .customLong("log-level"), help: help("debug, info, warning or error.", "log-level"))
     var logLevel: String = env("log-level", "info")
 
@@ -94,6 +107,7 @@ struct ServeOptions: ParsableArguments {
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be > 0") }
         guard maxDownloads > 0 else { throw ValidationError("--max-downloads must be > 0") }
         _ = try releaseFilter
+        _ = try sharedStore
         guard Logger.Level(name: logLevel) != nil else {
             throw ValidationError("--log-level must be debug, info, warning or error, got '\(logLevel)'")
         }
@@ -104,6 +118,24 @@ struct ServeOptions: ParsableArguments {
         get throws {
             try ServeOptions.releaseFilter(minAge: minAge, exempt: minAgeExempt, excludeNewer: excludeNewer,
                                            denyFile: denyFile, allowFile: allowFile)
+        }
+    }
+
+    /// The shared bucket, when `--s3-endpoint` is given (the bucket is then required).
+    var sharedStore: S3Settings? {
+        get throws {
+            if s3Endpoint.isEmpty {
+                guard s3Bucket.isEmpty else { throw ValidationError("--s3-bucket needs --s3-endpoint") }
+                return nil
+            }
+            guard !s3Bucket.isEmpty else { throw ValidationError("--s3-endpoint needs --s3-bucket") }
+            let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
+            switch S3Settings.make(endpoint: s3Endpoint, bucket: s3Bucket, prefix: s3Prefix, region: s3Region,
+                                   accessKey: environment("AWS_ACCESS_KEY_ID"), secretKey: environment("AWS_SECRET_ACCESS_KEY"),
+                                   sessionToken: environment("AWS_SESSION_TOKEN")) {
+            case .success(let settings): return settings
+            case .failure(let error): throw ValidationError(error.description)
+            }
         }
     }
 
@@ -120,6 +152,7 @@ struct ServeOptions: ParsableArguments {
             config.stallTimeoutSeconds = stallTimeout
             config.maxDownloads = maxDownloads
             config.releaseFilter = try releaseFilter
+            config.sharedStore = try sharedStore
             return config
         }
     }
