@@ -98,10 +98,10 @@ def table(rows):
              "| --- | ---: | ---: | ---: |"]
     for label, count, (t1, bytes1), (t2, _) in rows:
         def cell(seconds):
-            per = seconds / count * 1000
-            rate = bytes1 / seconds / (1 << 20)
-            return f"{per:.2f} ms/request, {rate:.0f} MB/s"
-        lines.append(f"| {label} ({bytes1 / (1 << 20):.1f} MB) | {count} | {cell(t1)} | {cell(t2)} |")
+            per = f"{seconds / count * 1000:.2f} ms/request"
+            return per if bytes1 < 1 << 20 else f"{per}, {bytes1 / seconds / (1 << 20):.0f} MB/s"
+        size = f"{bytes1 / 1024:.0f} KB" if bytes1 < 1 << 20 else f"{bytes1 / (1 << 20):.1f} MB"
+        lines.append(f"| {label} ({size}) | {count} | {cell(t1)} | {cell(t2)} |")
     return "\n".join(lines)
 
 

@@ -42,11 +42,14 @@ public final class S3Client {
     public let settings: S3Settings
     public let multi: CurlMulti
     private var calls: [ObjectIdentifier: S3Call] = [:]
+    private var multiparts: [ObjectIdentifier: S3MultipartUpload] = [:]
 
     public init(settings: S3Settings, multi: CurlMulti) {
         self.settings = settings
         self.multi = multi
     }
+
+    private var partSize: Int { settings.partSize }
 
     /// Requests in flight.
     public var activeCount: Int { calls.count }
@@ -76,12 +79,17 @@ public final class S3Client {
     public func head(_ key: String, done: @escaping (S3Outcome) -> Void) {
         var options = self.options()
         options.headOnly = true
+        // Every cold miss waits for this answer: a store that accepts but never answers
+        // must not hold clients for the low-speed limit.
+        options.totalTimeoutMS = 5_000
         start(Transfer(url: settings.url(for: key), options: options), done: { outcome, _ in done(outcome) })
     }
 
     /// Reads a small object whole (at most `limit` bytes, else it fails).
     public func get(_ key: String, limit: Int, done: @escaping (S3Outcome, [UInt8]) -> Void) {
-        start(Transfer(url: settings.url(for: key), options: options()), bodyLimit: limit, done: done)
+        var options = self.options()
+        options.totalTimeoutMS = 10_000  // pages: a client waits for this before upstream is asked
+        start(Transfer(url: settings.url(for: key), options: options), bodyLimit: limit, done: done)
     }
 
     /// Uploads `length` bytes of a local file, streamed. `createOnly`: `If-None-Match: *`, so
@@ -89,6 +97,15 @@ public final class S3Client {
     /// sent as `x-amz-content-sha256` so a store that checks it (AWS S3) rejects a corrupt body.
     public func put(_ key: String, file: FileDescriptor, length: Int, sha256: String?, createOnly: Bool,
                     done: @escaping (S3Outcome) -> Void) {
+        if length > partSize {
+            let upload = S3MultipartUpload(client: self, key: key, file: file, length: length, partSize: partSize, createOnly: createOnly)
+            let id = ObjectIdentifier(upload)
+            multiparts[id] = upload
+            return upload.start { [weak self] outcome in
+                self?.multiparts.removeValue(forKey: id)
+                done(outcome)
+            }
+        }
         var headers = ["Content-Type: application/octet-stream"]
         if createOnly { headers.append("If-None-Match: *") }
         if let sha256 { headers.append("x-amz-content-sha256: \(sha256)") }
@@ -112,7 +129,7 @@ public final class S3Client {
         options.totalTimeoutMS = 10_000
         let transfer = Transfer(url: settings.bucketURL, options: options)
         sign(transfer)
-        let call = S3Call(bodyLimit: 0) { _, _ in }
+        let call = S3Call(bodyLimit: 0) { _, _, _ in }
         transfer.delegate = call
         transfer.performBlocking()
         return call.outcome ?? .unreachable("no answer")
@@ -130,9 +147,29 @@ public final class S3Client {
     public func cancelAll() {
         for call in calls.values { if let transfer = call.transfer { multi.cancel(transfer) } }
         calls.removeAll()
+        multiparts.removeAll()
+    }
+
+    /// A signed request to `key` with a query (its parameters already in sorted order:
+    /// libcurl 7.88 signs the query as given, and SigV4 wants it sorted).
+    func request(_ method: String, _ key: String, query: [(String, String)], headers: [String] = [], body: [UInt8]? = nil,
+                 file: (FileDescriptor, offset: Int, length: Int)? = nil, bodyLimit: Int = 64 * 1024,
+                 done: @escaping (S3Outcome, [UInt8], UpstreamHead?) -> Void) {
+        let text = query.map { "\(S3Settings.encode($0.0))=\(S3Settings.encode($0.1))" }.joined(separator: "&")
+        // An explicit payload hash: libcurl 7.88 does not hash request bodies itself.
+        let transfer = Transfer(url: settings.url(for: key) + "?" + text,
+                                options: options(headers: headers + ["x-amz-content-sha256: UNSIGNED-PAYLOAD"]))
+        transfer.setMethod(method)
+        if let body { transfer.upload(bytes: body) }
+        if let file { transfer.upload(from: file.0, offset: file.offset, length: file.length) }
+        start(transfer, bodyLimit: bodyLimit, done: done)
     }
 
     private func start(_ transfer: Transfer, bodyLimit: Int = 64 * 1024, done: @escaping (S3Outcome, [UInt8]) -> Void) {
+        start(transfer, bodyLimit: bodyLimit) { outcome, body, _ in done(outcome, body) }
+    }
+
+    private func start(_ transfer: Transfer, bodyLimit: Int, done: @escaping (S3Outcome, [UInt8], UpstreamHead?) -> Void) {
         sign(transfer)
         let call = S3Call(bodyLimit: bodyLimit, done: done)
         let id = ObjectIdentifier(call)
@@ -147,7 +184,7 @@ public final class S3Client {
 /// One request's delegate: collects the status and a bounded body, then reports once.
 final class S3Call: TransferDelegate {
     private let bodyLimit: Int
-    private let done: (S3Outcome, [UInt8]) -> Void
+    private let done: (S3Outcome, [UInt8], UpstreamHead?) -> Void
     var finished: (() -> Void)?
     var transfer: Transfer?
     private var head: UpstreamHead?
@@ -155,7 +192,7 @@ final class S3Call: TransferDelegate {
     private var overLimit = false
     private(set) var outcome: S3Outcome?
 
-    init(bodyLimit: Int, done: @escaping (S3Outcome, [UInt8]) -> Void) {
+    init(bodyLimit: Int, done: @escaping (S3Outcome, [UInt8], UpstreamHead?) -> Void) {
         self.bodyLimit = bodyLimit
         self.done = done
     }
@@ -181,7 +218,7 @@ final class S3Call: TransferDelegate {
         done(result, {
             if case .ok = result { return body }
             return []
-        }())
+        }(), head)
     }
 
     private func classify(_ error: TransferError?) -> S3Outcome {

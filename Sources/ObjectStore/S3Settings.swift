@@ -12,6 +12,8 @@ public struct S3Settings: Sendable, Equatable {
     public let secretKey: String
     /// Temporary credentials (STS) come with one.
     public let sessionToken: String?
+    /// Files larger than this are uploaded in parts of this size (multipart); S3 wants at least 5 MiB.
+    public var partSize = 64 << 20
 
     /// nil and a one-line reason when a value cannot work.
     public static func make(endpoint: String, bucket: String, prefix: String, region: String,

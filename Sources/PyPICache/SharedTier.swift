@@ -245,6 +245,8 @@ final class SharedTier {
         guard pageAsked.count > 10_000 else { return }
         let now = clock.now
         pageAsked = pageAsked.filter { now - $0.value < SharedTier.pageAskIntervalSeconds }
+        // A flood of made-up names within the interval: forget them all (at worst a page is asked twice).
+        if pageAsked.count > 10_000 { pageAsked.removeAll() }
     }
 
     // MARK: - Views, shutdown

@@ -88,6 +88,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("s3-region"), help: help("Region the requests are signed for.", "s3-region"))
     var s3Region: String = env("s3-region", "us-east-1")
 
+    @Option(name: .customLong("s3-part-size"), help: help("MiB: larger files are uploaded to the bucket in parts of this size (multipart; at least 5).", "s3-part-size"))
+    var s3PartSize: Int = env("s3-part-size", 64)
+
     @Option(name: .customLong("log-level"), help: help("debug, info, warning or error.", "log-level"))
     var logLevel: String = env("log-level", "info")
 
@@ -133,7 +136,10 @@ struct ServeOptions: ParsableArguments {
             switch S3Settings.make(endpoint: s3Endpoint, bucket: s3Bucket, prefix: s3Prefix, region: s3Region,
                                    accessKey: environment("AWS_ACCESS_KEY_ID"), secretKey: environment("AWS_SECRET_ACCESS_KEY"),
                                    sessionToken: environment("AWS_SESSION_TOKEN")) {
-            case .success(let settings): return settings
+            case .success(var settings):
+                guard (5...5120).contains(s3PartSize) else { throw ValidationError("--s3-part-size must be 5-5120 MiB, got \(s3PartSize)") }
+                settings.partSize = s3PartSize << 20
+                return settings
             case .failure(let error): throw ValidationError(error.description)
             }
         }

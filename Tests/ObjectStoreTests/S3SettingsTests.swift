@@ -8,15 +8,15 @@ import Testing
     }
 
     @Test func urlsArePathStyleWithEachSegmentEncoded() throws {
-        let s = try settings(endpoint: "http://127.0.0.1:8333/", prefix: "/team a").get()
-        #expect(s.prefix == "team a/")
-        #expect(s.url(for: "files/ab12/x+y-1.0.whl") == "http://127.0.0.1:8333/cache/team%20a/files/ab12/x%2By-1.0.whl")
+        let s = try settings(endpoint: "http://127.0.0.1:8333/", prefix: "/team+a").get()
+        #expect(s.prefix == "team+a/")
+        #expect(s.url(for: "files/ab12/x+y-1.0.whl") == "http://127.0.0.1:8333/cache/team%2Ba/files/ab12/x%2By-1.0.whl")
         #expect(s.bucketURL == "http://127.0.0.1:8333/cache")
     }
 
     @Test func badValuesAreRefusedWithAReason() {
         for bad in [settings(endpoint: "ftp://x"), settings(endpoint: "http://h/path"), settings(bucket: "A_b"), settings(bucket: "ab"),
-                    settings(region: ""), settings(prefix: "a/../b"), settings(access: nil), settings(secret: "")] {
+                    settings(region: ""), settings(prefix: "a/../b"), settings(prefix: "a b"), settings(access: nil), settings(secret: "")] {
             guard case .failure(let error) = bad else { Issue.record("accepted \(bad)"); continue }
             #expect(!error.description.isEmpty && !error.description.contains("\n"))
         }
@@ -26,5 +26,14 @@ import Testing
         let xml = Array("<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>m</Message></Error>".utf8)
         #expect(S3Call.errorCode(in: xml) == "SignatureDoesNotMatch")
         #expect(S3Call.errorCode(in: Array("nothing".utf8)) == nil)
+    }
+}
+
+@Suite struct S3MultipartTests {
+    @Test func uploadIdAndErrorCodeAreReadFromTheAnswers() {
+        let created = Array("<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>a1_b2</UploadId></InitiateMultipartUploadResult>".utf8)
+        #expect(S3MultipartUpload.element("UploadId", in: created) == "a1_b2")
+        #expect(S3MultipartUpload.element("Code", in: created) == nil)
+        #expect(S3MultipartUpload.escape("\"e<&>\"") == "\"e&lt;&amp;&gt;\"")
     }
 }

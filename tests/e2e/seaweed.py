@@ -60,7 +60,7 @@ class SeaweedFS:
         self.proc = subprocess.Popen(
             [binary, "server", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
              f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.telemetry=false",
-             "-master.volumeSizeLimitMB=64", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+             "-master.volumeSizeLimitMB=64", "-volume.max=200", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
              f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
              "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0",
              f"-s3.config={identities}"],
@@ -99,6 +99,11 @@ class SeaweedFS:
         """A SigV4-signed request; `path` is `bucket/key` (unencoded). Returns (status, body)."""
         return signed_request(self.endpoint, method, path, body, headers, access, secret, timeout)
 
+    def etag(self, path):
+        """The ETag of `bucket/key` (a multipart object's ends in -<parts>), or None."""
+        status, _, headers = signed_request(self.endpoint, "HEAD", path, b"", None, ACCESS_KEY, SECRET_KEY, 10, want_headers=True)
+        return next((v for k, v in headers.items() if k.lower() == "etag"), None) if status == 200 else None
+
     def create_bucket(self, name):
         status, body = self.request("PUT", name)
         assert status == 200, (status, body)
@@ -116,7 +121,7 @@ def _quote(segment):
     return urllib.parse.quote(segment, safe="-_.~")
 
 
-def signed_request(endpoint, method, path, body, headers, access, secret, timeout, query=None):
+def signed_request(endpoint, method, path, body, headers, access, secret, timeout, query=None, want_headers=False):
     now = datetime.datetime.now(datetime.timezone.utc)
     amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
     host = urllib.parse.urlsplit(endpoint).netloc
@@ -140,6 +145,6 @@ def signed_request(endpoint, method, path, body, headers, access, secret, timeou
     req = urllib.request.Request(url, data=body if method in ("PUT", "POST") else None, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
+            return (r.status, r.read(), dict(r.headers)) if want_headers else (r.status, r.read())
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        return (e.code, e.read(), dict(e.headers)) if want_headers else (e.code, e.read())

@@ -129,6 +129,26 @@ def test_concurrent_cold_requests_on_two_nodes_both_get_the_verified_file(start_
     print(f"\nconcurrent cold requests on two nodes: {fetches} upstream fetch(es), 1 object written, {skipped} upload(s) answered 412")
 
 
+def test_large_file_goes_up_in_parts_and_comes_back_verified(start_upstream, start_node, s3, bucket, corpus):
+    up = start_upstream()
+    a = start_node(up.url, s3.endpoint, bucket, "a", "--s3-part-size", "5")
+    entry = corpus[1]["bigpkg"][0]  # 20 MiB and a bit: five parts (four of 5 MiB)
+    path = f"/root/pypi/+f/{entry['sha256'][:3]}/{entry['sha256'][3:16]}/{entry['filename']}"
+    assert http_get(a.url + path, timeout=60)[0] == 200
+    assert wait_until(lambda: uploads_settled(a, 1), timeout=60), a.shared()
+    key = f"{bucket}/team/files/{entry['sha256']}/{entry['filename']}"
+    assert (s3.etag(key) or "").strip('"').endswith("-5"), s3.etag(key)  # a multipart object says how many parts
+    status, body = s3.request("GET", key)
+    assert status == 200 and hashlib.sha256(body).hexdigest() == entry["sha256"]
+    up.stop()
+    b = start_node(up.url, s3.endpoint, bucket, "b", "--s3-part-size", "5")
+    status, _, body = http_get(b.url + path, timeout=60)
+    assert status == 200 and hashlib.sha256(body).hexdigest() == entry["sha256"]
+    assert b.shared()["files-fetched"] == 1
+    # An object that exists is not uploaded again: B's own copy came from the bucket, and a
+    # third node that fetched it from upstream would find it there (HEAD before the parts).
+
+
 class SlowProxy:
     """A TCP relay to the S3 server that passes request bytes slowly, so an upload is
     certainly in flight when the test kills the node. Counts request bytes relayed."""
