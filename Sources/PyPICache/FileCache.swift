@@ -88,6 +88,8 @@ final class FileCache {
         guard let project = ProjectName.guess(fromFilename: (key.metadataSubject ?? key).filename) else {
             return exchange.send(.error(404, "\(key.filename) is not listed by any known project page"))
         }
+        // The page may be in the shared bucket: read it, then start over (asked once a while per project).
+        if pages.shouldReadSharedPage(project) { return pages.readSharedPage(project) { [self] in serve(key, exchange: exchange) } }
         let lookAgain = { [self] (failure: (status: Int, reason: String)?) in
             if let running = fetches[key] { return running.join(exchange) }
             if let reason = refusal(for: key) { return exchange.send(.error(404, "\(key.filename) is not served: \(reason)")) }
@@ -95,16 +97,14 @@ final class FileCache {
             if let failure { return exchange.send(.error(failure.status, failure.reason)) }
             exchange.send(.error(404, "\(key.filename) is not listed on the \(project) page"))
         }
-        pages.withSharedPage(project) { [self] in
-            if let page = pages.stored(project), pages.isFresh(page) {
-                return lookAgain(nil)
-            }
-            pages.fetch(project, revalidating: pages.stored(project)) { outcome in
-                if case .failed(let reason, let timedOut) = outcome {
-                    lookAgain((timedOut ? 504 : 502, "upstream failed for \(project): \(reason)"))
-                } else {
-                    lookAgain(nil)
-                }
+        if let page = pages.stored(project), pages.isFresh(page) {
+            return lookAgain(nil)
+        }
+        pages.fetch(project, revalidating: pages.stored(project)) { outcome in
+            if case .failed(let reason, let timedOut) = outcome {
+                lookAgain((timedOut ? 504 : 502, "upstream failed for \(project): \(reason)"))
+            } else {
+                lookAgain(nil)
             }
         }
     }

@@ -71,9 +71,7 @@ final class PageCache {
         let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
-        if stored(name) == nil, !config.offline, shared?.shouldAskForPage(name) == true {
-            return withSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) }
-        }
+        if shouldReadSharedPage(name) { return readSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) } }
 
         let cached = stored(name)
         let now = clock.now
@@ -114,11 +112,17 @@ final class PageCache {
         }
     }
 
-    /// A page this node lacks is read from the shared bucket first (then `body`); without
-    /// a bucket, or when it was asked lately, `body` runs at once.
-    func withSharedPage(_ name: ProjectName, _ body: @escaping () -> Void) {
-        guard let shared, !config.offline, stored(name) == nil, shared.shouldAskForPage(name) else { return body() }
-        shared.loadPage(name, then: body)
+    /// True when this node has no copy of the page and the shared bucket should be asked
+    /// first (a read is in flight to join, or the bucket was not asked lately).
+    func shouldReadSharedPage(_ name: ProjectName) -> Bool {
+        guard let shared, !config.offline, stored(name) == nil else { return false }
+        return shared.shouldAskForPage(name)
+    }
+
+    /// Reads the page from the shared bucket into the store, then calls `then`, found or not.
+    func readSharedPage(_ name: ProjectName, then: @escaping () -> Void) {
+        guard let shared else { return then() }
+        shared.loadPage(name, then: then)
     }
 
     /// Fetches a project page, sharing the request with anyone already waiting
