@@ -15,7 +15,7 @@ COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker comp
 LOG_TAIL  ?= 100
 LOG_FOLLOW ?= --follow
 
-.PHONY: all deps build release run test unit e2e fuzz container-test image bench bench-smoke logs devpi-logs clean
+.PHONY: all deps build release run test unit e2e fuzz container-test image bench bench-smoke bench-s3 logs devpi-logs clean
 
 all: release
 
@@ -71,6 +71,11 @@ bench: release
 bench-smoke: release
 	@bench/setup.sh smoke
 	python3 bench/bench.py --smoke
+
+# The shared-bucket tier (docs/scale-out.md): a fresh node's first hits from the bucket vs local hits.
+bench-s3: release
+	@scripts/test-env.sh $(TEST_VENV)
+	$(TEST_VENV)/bin/python bench/bench_s3.py
 
 clean:
 	rm -rf .build $(TEST_VENV) .venv-bench

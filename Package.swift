@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // wheelhouse: a caching PyPI proxy. Layers depend one way only (see docs/architecture.md):
-//   wheelhouse (CLI) -> Prefetch (requirements, PEP 440/508/425) -> PyPICache (domain) -> HTTPServer, Upstream -> Reactor -> C shims (CLinux, CCurl, CZlib)
+//   wheelhouse (CLI) -> Prefetch (requirements, PEP 440/508/425) -> PyPICache (domain) -> HTTPServer, ObjectStore -> Upstream -> Reactor -> C shims (CLinux, CCurl, CZlib)
 //   Support (Logger, Terminal, Text) sits below all of them.
 import PackageDescription
 
@@ -24,17 +24,21 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CLinux", "Support"]),
         .target(name: "HTTPServer", dependencies: ["Reactor", "Support"]),
         .target(name: "Upstream", dependencies: ["Reactor", "Support", "CCurl"]),
-        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "Reactor", "Support", "CZlib"]),
+        // An S3-compatible object store on the reactor (SigV4 through libcurl): the shared tier's client.
+        .target(name: "ObjectStore", dependencies: ["Upstream", "Reactor", "Support"]),
+        .target(name: "PyPICache", dependencies: ["HTTPServer", "Upstream", "ObjectStore", "Reactor", "Support", "CZlib"]),
         .target(name: "Prefetch", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "Support", "CZlib"]),
         .executableTarget(name: "wheelhouse", dependencies: [
             "PyPICache",
             "Prefetch",
+            "ObjectStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "HTTPServer", "Reactor", "CCurl"]),
         .testTarget(name: "PyPICacheTests", dependencies: ["PyPICache", "HTTPServer", "Upstream", "Reactor", "TestSupport"]),
         .testTarget(name: "PrefetchTests", dependencies: ["Prefetch", "PyPICache", "TestSupport"]),

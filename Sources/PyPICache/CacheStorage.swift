@@ -39,6 +39,15 @@ public protocol CacheStorage: AnyObject {
     /// When the file was last used (as last recorded by `markUsed`, else when it was stored).
     func lastUse(of key: FileKey) -> Double?
     func markUsed(_ key: FileKey, at seconds: Double)
+
+    // Pages as opaque bytes, for the shared tier (SharedTier): another node's copy is
+    // stored as it came and read back with `loadPage`, whatever the format is.
+    /// A stored page's bytes as kept, or nil.
+    func pageBytes(_ name: ProjectName) -> [UInt8]?
+    /// Stores a page's bytes (from `pageBytes` on another node), replacing it whole.
+    func importPage(_ bytes: [UInt8], as name: ProjectName) throws
+    /// Forgets a stored page (one imported that this node cannot read).
+    func removePage(_ name: ProjectName)
 }
 
 extension CacheStorage {
@@ -58,6 +67,13 @@ public enum StoredFileOpening {
 }
 
 extension CacheStorage {
+    // A store that cannot share its pages (none of the three is needed without a shared tier).
+    public func pageBytes(_ name: ProjectName) -> [UInt8]? { nil }
+    public func importPage(_ bytes: [UInt8], as name: ProjectName) throws {
+        throw SystemError("this store cannot import pages", errno: 95)  // EOPNOTSUPP
+    }
+    public func removePage(_ name: ProjectName) {}
+
     /// The stored file's descriptor and size, or nil whatever the reason.
     public func openIfPresent(_ key: FileKey) -> (FileDescriptor, Int)? {
         if case .opened(let fd, let size) = open(key) { return (fd, size) }

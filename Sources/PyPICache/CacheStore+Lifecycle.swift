@@ -21,8 +21,6 @@ extension CacheStore {
 
     public func removeTempFile(named name: String) { Files.remove("\(root)/tmp/\(name)") }
 
-    public func removePage(_ name: ProjectName) { Files.remove(pagePath(name)) }
-
     /// The data directory's own pins file, written by `wheelhouse prefetch`.
     public var pinsPath: String { "\(root)/pins" }
 }

@@ -89,6 +89,17 @@ public final class CacheStore: CacheStorage {
         Files.remove(legacyPagePath(name))  // else a later start would list both forms
     }
 
+    // Pages as bytes, for the shared tier: the file as it is on disk.
+    public func pageBytes(_ name: ProjectName) -> [UInt8]? { (try? Files.readAll(pagePath(name))) ?? nil }
+
+    public func importPage(_ bytes: [UInt8], as name: ProjectName) throws { try writeAtomically(bytes, to: pagePath(name)) }
+
+    /// Forgets a stored page in either form (`wheelhouse purge`, or an imported page this node cannot read).
+    public func removePage(_ name: ProjectName) {
+        Files.remove(pagePath(name))
+        Files.remove(legacyPagePath(name))
+    }
+
     /// A small file made here (extracted metadata), written like any other: temp, then rename.
     public func write(_ bytes: [UInt8], as key: FileKey) throws {
         try Files.makeDirectories("\(root)/files/\(key.hashDirectory)/\(key.hashSubdirectory)")

@@ -35,6 +35,8 @@ final class FileCache {
     private var ranged: RangedMetadata!
     /// `--max-cache-size` (nil: no cap), told of every use and every new file.
     var eviction: FileEviction?
+    /// The shared bucket in front of upstream (`--s3-endpoint`), when configured.
+    var shared: SharedTier?
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata, pages: PageCache) {
@@ -86,6 +88,10 @@ final class FileCache {
             return exchange.send(.error(504, "\(key.filename) is not cached (only-if-cached)"))
         }
         if let running = fetches[key] { return running.join(exchange) }
+        // The shared bucket may hold it even while upstream fails.
+        if let shared, case .upstream(let file)? = source(for: key), shared.mayHold(file, key: key) {
+            return serveFromSharedStore(key, file, exchange: exchange)
+        }
         if let failing = health.failingResponse(key.filename) { return exchange.send(failing) }
         if let source = source(for: key) { return serve(key, from: source, exchange: exchange) }
 
@@ -94,6 +100,8 @@ final class FileCache {
         guard let project = ProjectName.guess(fromFilename: (key.metadataSubject ?? key).filename) else {
             return exchange.send(.error(404, "\(key.filename) is not listed by any known project page"))
         }
+        // The page may be in the shared bucket: read it, then start over (asked once a while per project).
+        if pages.shouldReadSharedPage(project) { return pages.readSharedPage(project) { [self] in serve(key, exchange: exchange) } }
         let lookAgain = { [self] (failure: (status: Int, reason: String)?) in
             if let running = fetches[key] { return running.join(exchange) }
             if let reason = refusal(for: key) { return exchange.send(.error(404, "\(key.filename) is not served: \(reason)")) }
@@ -145,6 +153,7 @@ final class FileCache {
     private func serve(_ key: FileKey, from source: Source, exchange: Exchange) {
         switch source {
         case .upstream(let file):
+            if let shared, shared.mayHold(file, key: key) { return serveFromSharedStore(key, file, exchange: exchange) }
             startFetch(key, source: file, first: exchange)
         case .rangedMetadata(let wheelKey, let wheel):
             ranged.fetch(key, wheelKey: wheelKey, wheel: wheel) { [weak self] outcome in
@@ -155,6 +164,24 @@ final class FileCache {
             }
         case .unavailable(let reason):
             exchange.send(.error(404, reason))
+        }
+    }
+
+    /// The shared bucket before upstream: a copy there is streamed from it (and kept here,
+    /// verified against the page's sha256) like an upstream download; else upstream as usual.
+    private func serveFromSharedStore(_ key: FileKey, _ file: DistributionFile, exchange: Exchange) {
+        guard let shared, let sha256 = file.sha256 else { return startFetch(key, source: file, first: exchange) }
+        shared.lookUp(key, sha256: sha256) { [self] objectURL in
+            if let running = fetches[key] { return running.join(exchange) }
+            if index.size(of: key) != nil, let (fd, size) = store.openIfPresent(key) {
+                return exchange.send(response(key, .file(fd, offset: 0, length: size), cache: .hit))
+            }
+            if let objectURL {
+                let copy = DistributionFile(filename: file.filename, url: objectURL, sha256: sha256)
+                return startFetch(key, source: copy, first: exchange, fromSharedStore: true)
+            }
+            if let failing = health.failingResponse(key.filename) { return exchange.send(failing) }
+            startFetch(key, source: file, first: exchange)
         }
     }
 
@@ -194,7 +221,8 @@ final class FileCache {
         fetches[key]?.whenFinished(done)
     }
 
-    private func startFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange?, orElse refused: ((String) -> Void)? = nil) {
+    private func startFetch(_ key: FileKey, source: DistributionFile, first exchange: Exchange?,
+                            fromSharedStore: Bool = false, orElse refused: ((String) -> Void)? = nil) {
         guard fetches.count < config.maxDownloads else {
             logger.warning("download_refused", ["file": key.filename, "reason": "max-downloads", "in_flight": String(fetches.count)])
             refused?("\(fetches.count) downloads in progress (--max-downloads)")
@@ -209,13 +237,23 @@ final class FileCache {
             exchange?.send(.error(503, "cannot create a cache file now: \(error)"))
             return
         }
+        var options = fileTransferOptions
+        if fromSharedStore, let shared {
+            options.connectPolicy = nil  // the bucket is where the operator said, often a private address
+            options.headers = shared.client.commonHeaders
+            options.maxRedirects = 0
+        }
         let fetch = FileFetch(
-            key: key, source: source, temp: temp, loop: loop, options: fileTransferOptions,
+            key: key, source: source, temp: temp, loop: loop, options: options,
             answer: { [weak self] exchange, answer in self?.answer(exchange, key: key, with: answer) },
             finished: { [weak self] fetch, result in self?.finished(fetch, result) })
         fetches[key] = fetch
         if let exchange { fetch.join(exchange) }
-        logger.info("upstream_file_start", ["file": key.filename, "url": source.url])
+        if fromSharedStore, let shared {
+            fetch.fromSharedStore = true
+            shared.client.sign(fetch.transfer)
+        }
+        logger.info(fromSharedStore ? "shared_file_start" : "upstream_file_start", ["file": key.filename, "url": source.url])
         curl.add(fetch.transfer)
     }
 
@@ -236,6 +274,7 @@ final class FileCache {
 
     private func finished(_ fetch: FileFetch, _ result: Result<Int, FileFetch.FetchFailure>) {
         fetches.removeValue(forKey: fetch.key)
+        if fetch.fromSharedStore { return sharedFetchFinished(fetch, result) }
         switch result {
         case .success(let size):
             stats.upstream(.file, succeeded: true, now: clock.now)
@@ -249,6 +288,7 @@ final class FileCache {
                            ["file": fetch.key.filename, "bytes": String(size), "sha256": fetch.sha256 ?? "",
                             "verified": verified ? "sha256" : "no (upstream gave no sha256)"])
                 didCache(fetch.key, sha256: fetch.sha256 ?? "")
+                if verified, let sha256 = fetch.sha256 { shared?.uploads.upload(fetch.key, sha256: sha256) }
             } catch {
                 store.discard(fetch.tempFile)
                 logger.error("cache_commit_failed", ["file": fetch.key.filename, "error": "\(error)"])
@@ -262,6 +302,28 @@ final class FileCache {
             if failure.upstreamUnavailable, let project = index.project(of: subject) {
                 health.failed(failure.reason, project: project)
             }
+        }
+    }
+
+    /// A read from the shared bucket ended: kept like an upstream download when verified;
+    /// a failure says nothing about upstream's health, only the bucket's.
+    private func sharedFetchFinished(_ fetch: FileFetch, _ result: Result<Int, FileFetch.FetchFailure>) {
+        switch result {
+        case .success(let size):
+            do {
+                try store.commit(fetch.tempFile, as: fetch.key)
+                index.addCached(fetch.key, size: size)
+                logger.info("shared_file_done", ["file": fetch.key.filename, "bytes": String(size), "sha256": fetch.sha256 ?? ""])
+                shared?.fetchFinished(fetch.key, failure: nil)
+                didCache(fetch.key, sha256: fetch.sha256 ?? "")
+            } catch {
+                store.discard(fetch.tempFile)
+                logger.error("cache_commit_failed", ["file": fetch.key.filename, "error": "\(error)"])
+            }
+        case .failure(let failure):
+            store.discard(fetch.tempFile)
+            logger.warning("shared_file_failed", ["file": fetch.key.filename, "status": String(failure.status), "error": failure.reason])
+            shared?.fetchFinished(fetch.key, failure: (failure.reason, failure.upstreamUnavailable))
         }
     }
 
@@ -308,6 +370,7 @@ final class FileCache {
     /// partial file behind. Clients still following a download are cut short.
     func shutdown() {
         ranged.shutdown()
+        shared?.shutdown()
         for fetch in Array(fetches.values) {
             curl.cancel(fetch.transfer)
             fetch.abandon()

@@ -26,6 +26,8 @@ final class FileFetch: TransferDelegate {
 
     let key: FileKey
     let source: DistributionFile
+    /// Read from the shared bucket (SharedTier), not upstream: verified the same way.
+    var fromSharedStore = false
     private(set) var transfer: Transfer!
     private(set) var state: State = .awaitingHead
     let tempFile: TempFile

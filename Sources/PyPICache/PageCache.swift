@@ -31,6 +31,8 @@ final class PageCache {
     private var fetches: [ProjectName: PageFetch] = [:]
     private var notFound: NegativeCache
     private let rendered: RenderedPages
+    /// The shared bucket (`--s3-endpoint`): pages this node lacks are looked for there first.
+    var shared: SharedTier?
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata) {
@@ -85,6 +87,7 @@ final class PageCache {
         let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
+        if shouldReadSharedPage(name) { return readSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) } }
 
         // Only when the page was stored: a page served from its rendered body is not read again.
         let storedAt = index.fetchedAt(name)
@@ -124,6 +127,19 @@ final class PageCache {
                 }
             }
         }
+    }
+
+    /// True when this node has no copy of the page and the shared bucket should be asked
+    /// first (a read is in flight to join, or the bucket was not asked lately).
+    func shouldReadSharedPage(_ name: ProjectName) -> Bool {
+        guard let shared, !config.offline, stored(name) == nil else { return false }
+        return shared.shouldAskForPage(name)
+    }
+
+    /// Reads the page from the shared bucket into the store, then calls `then`, found or not.
+    func readSharedPage(_ name: ProjectName, then: @escaping () -> Void) {
+        guard let shared else { return then() }
+        shared.loadPage(name, then: then)
     }
 
     /// Fetches a project page, sharing the request with anyone already waiting
@@ -199,7 +215,10 @@ final class PageCache {
     private func remember(_ page: ProjectPage, as name: ProjectName, contentChanged: Bool = true) {
         index.remember(page, as: name)
         if contentChanged { rendered.invalidate(name) }
-        do { try store.savePage(page, as: name) } catch {
+        do {
+            try store.savePage(page, as: name)
+            shared?.pageStored(name)
+        } catch {
             logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
         }
     }

@@ -1,3 +1,5 @@
+import ObjectStore
+
 /// Everything the proxy needs to know from the command line.
 public struct ProxyConfig: Sendable {
     public static let defaultDataDirectory = "./data"
@@ -34,6 +36,8 @@ public struct ProxyConfig: Sendable {
     public var maxCacheBytes: Int?
     /// `--pins-file`: more lists of files the cap never evicts (besides `<data-dir>/pins`).
     public var pinFiles: [String] = []
+    /// The S3-compatible bucket shared by several nodes (docs/scale-out.md); nil: this node alone.
+    public var sharedStore: S3Settings?
 
     public init(dataDirectory: String, upstream: String) {
         self.dataDirectory = dataDirectory

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import HTTPServer
+import ObjectStore
 import Reactor
 import Support
 import Upstream
@@ -50,7 +51,8 @@ public final class PyPIProxy: HTTPResponder {
         // queues behind file downloads from the same host (libcurl's per-host limit).
         pages = PageCache(config: config, connectPolicy: connectPolicy, curl: CurlMulti(loop: loop, maxConnectionsPerHost: 8),
                           loop: loop, clock: clock, logger: logger, index: index, store: store, stats: stats, health: health, metadata: metadata)
-        files = FileCache(config: config, connectPolicy: connectPolicy, curl: CurlMulti(loop: loop, maxConnectionsPerHost: 16),
+        let fileCurl = CurlMulti(loop: loop, maxConnectionsPerHost: 16)
+        files = FileCache(config: config, connectPolicy: connectPolicy, curl: fileCurl,
                           loop: loop, clock: clock, logger: logger, index: index, store: store, stats: stats, health: health,
                           metadata: metadata, pages: pages)
         // Start-up fails, naming the option, if libcurl refused one the caches rely on.
@@ -63,12 +65,17 @@ public final class PyPIProxy: HTTPResponder {
             let pins = Pins(paths: ["\(config.dataDirectory)/pins"] + config.pinFiles)
             let eviction = FileEviction(capBytes: cap, index: index, store: store, pins: pins, loop: loop, clock: clock, logger: logger)
             eviction.onEvicted = { [unowned pages, unowned index] key in
-                let subject = key.metadataSubject ?? key
-                if let project = index.known(subject)?.project ?? ProjectName.guess(fromFilename: subject.filename) {
-                    pages.invalidate(project)
-                }
+                if let project = index.project(of: key.metadataSubject ?? key) { pages.invalidate(project) }
             }
             files.eviction = eviction
+        }
+        if let settings = config.sharedStore {
+            // The bucket's requests share the files' multi handle (its own per-host limit).
+            let shared = try SharedTier(client: S3Client(settings: settings, multi: fileCurl), dataDirectory: config.dataDirectory,
+                                        loop: loop, clock: clock, logger: logger, index: index, store: store)
+            try shared.checkAtStartup()  // blocking, before the loop runs: bad credentials stop start-up
+            files.shared = shared
+            pages.shared = shared
         }
         health.reachabilityChanged = { [unowned pages] in pages.invalidateAll() }
         health.probe = { [unowned pages] project in pages.fetch(project, revalidating: pages.stored(project)) { _ in } }
@@ -117,7 +124,8 @@ public final class PyPIProxy: HTTPResponder {
         return ServerSnapshot(now: now, uptimeSeconds: Int(now - started), config: config, uuid: uuid, upstream: health.state,
                               activeTransfers: pages.curl.activeCount + files.curl.activeCount, index: index, stats: stats,
                               renderedPages: pages.renderedMemory,
-                              serverStats: serverStats, eviction: files.eviction, storedPage: { [pages] in pages.stored($0) })
+                              serverStats: serverStats, eviction: files.eviction, storedPage: { [pages] in pages.stored($0) },
+                              sharedStore: files.shared?.report)
     }
 
     /// RFC 9111 `Cache-Control: only-if-cached`: answer from the cache or with 504,

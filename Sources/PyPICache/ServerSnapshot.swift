@@ -19,6 +19,8 @@ struct ServerSnapshot {
     let eviction: FileEviction?
     /// A project's stored page, whatever its age.
     let storedPage: (ProjectName) -> ProjectPage?
+    /// The shared bucket's state and counters, when one is configured.
+    var sharedStore: SharedTier.Report? = nil
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
     var cachedFileCount: Int { index.distributionFileCount }

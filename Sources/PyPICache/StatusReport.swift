@@ -44,6 +44,7 @@ struct StatusReport {
         "max-cache-bytes":\(snapshot.eviction.map { String($0.capBytes) } ?? "null"),"evicted-files":\(snapshot.eviction?.evictedFiles ?? 0),\
         "evicted-bytes":\(snapshot.eviction?.evictedBytes ?? 0),"pinned-files":\(snapshot.eviction?.pins.count ?? 0),\
         "connections-closed":{\(closedByReason)},\
+        "shared-store":\(sharedStoreJSON()),\
         "upstream":{"url":\(q(snapshot.config.upstream)),"state":\(q(state.name)),"failing-since":\(failingSince),"last-error":\(lastError)}}}
 
         """
@@ -65,7 +66,7 @@ struct StatusReport {
              "\(parsed.count) parsed pages, \(WebFormat.bytes(parsed.bytes)); \(snapshot.renderedPages.count) rendered, "
              + WebFormat.bytes(snapshot.renderedPages.bytes)),
         ]
-        return Status(json: json, summary: summary)
+        return Status(json: json, summary: summary + sharedStoreSummary())
     }
 
     /// JSON by default and for `application/json`; HTML when a browser prefers it.
@@ -126,7 +127,43 @@ struct StatusReport {
         add("wheelhouse_cache_evictions_total", "counter", "Files evicted to keep under the cap.", snapshot.eviction?.evictedFiles ?? 0)
         add("wheelhouse_cache_evicted_bytes_total", "counter", "Bytes evicted to keep under the cap.", snapshot.eviction?.evictedBytes ?? 0)
         add("wheelhouse_uptime_seconds", "gauge", "Seconds since start-up.", snapshot.uptimeSeconds)
+        if let shared = snapshot.sharedStore {
+            add("wheelhouse_shared_store_up", "gauge", "1 while the shared bucket answers, 0 while it is down.", shared.up ? 1 : 0)
+            add("wheelhouse_shared_store_down_since_seconds", "gauge", "Unix time the shared bucket went down; 0 when it is up.",
+                Int(shared.downSince ?? 0))
+            add("wheelhouse_shared_store_files_fetched_total", "counter", "Files read from the shared bucket and verified.", shared.filesFetched)
+            add("wheelhouse_shared_store_fetch_failures_total", "counter", "Reads from the shared bucket that failed or did not verify.",
+                shared.filesFetchFailed)
+            add("wheelhouse_shared_store_pages_fetched_total", "counter", "Project pages read from the shared bucket.", shared.pagesFetched)
+            add("wheelhouse_shared_store_uploads_total", "counter", "Files this node uploaded to the shared bucket.", shared.uploads)
+            add("wheelhouse_shared_store_already_shared_total", "counter", "Uploads skipped: another node had written the object.",
+                shared.alreadyShared)
+            add("wheelhouse_shared_store_uploads_dropped_total", "counter", "Uploads given up (file gone, request refused).", shared.uploadsDropped)
+            add("wheelhouse_shared_store_pending_uploads", "gauge", "Uploads waiting or running (journaled).", shared.uploadsPending)
+        }
         return samples
+    }
+
+    /// The shared bucket's part of /+status: null without one.
+    private func sharedStoreJSON() -> String {
+        guard let s = snapshot.sharedStore else { return "null" }
+        let q = PageRenderer.quote
+        let since = s.downSince.map { q(Date(timeIntervalSince1970: $0).formatted(.iso8601)) } ?? "null"
+        return """
+        {"endpoint":\(q(s.endpoint)),"bucket":\(q(s.bucket)),"prefix":\(q(s.prefix)),"state":\(q(s.up ? "up" : "down")),\
+        "down-since":\(since),"last-error":\(s.lastError.map(q) ?? "null"),"files-fetched":\(s.filesFetched),\
+        "fetch-failures":\(s.filesFetchFailed),"pages-fetched":\(s.pagesFetched),"uploads":\(s.uploads),\
+        "already-shared":\(s.alreadyShared),"uploads-dropped":\(s.uploadsDropped),"pending-uploads":\(s.uploadsPending)}
+        """
+    }
+
+    private func sharedStoreSummary() -> [(String, String)] {
+        guard let s = snapshot.sharedStore else { return [] }
+        return [
+            ("Shared bucket", "\(s.endpoint)/\(s.bucket)/\(s.prefix) (\(s.up ? "up" : "down"))"),
+            ("Shared bucket traffic", "\(s.filesFetched) files and \(s.pagesFetched) pages read, \(s.uploads) files uploaded, "
+                + "\(s.uploadsPending) uploads pending, \(s.uploadsDropped) dropped"),
+        ]
     }
 
     func metricsResponse() -> Response {

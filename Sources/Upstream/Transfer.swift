@@ -82,6 +82,8 @@ public final class Transfer {
     /// The socket of the connection libcurl kept for reuse after this transfer (set by
     /// CurlMulti when the transfer finishes, before curl forgets which one it was); -1: none.
     var pooledSocket: Int32 = -1
+    /// What a request body is read from (see Transfer+Request.swift), kept as long as the handle.
+    var requestBody: AnyObject?
 
     public init(url: String, options: Options = Options()) {
         self.url = url

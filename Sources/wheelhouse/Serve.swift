@@ -29,6 +29,9 @@ struct Serve: ParsableCommand {
         } catch let error as SystemError {
             logger.error("startup_failed", ["error": error.description])
             throw ExitCode(1)
+        } catch let error as SharedTierError {
+            logger.error("startup_failed", ["error": error.description])
+            throw ExitCode(1)
         }
     }
 

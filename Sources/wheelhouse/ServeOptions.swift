@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HTTPServer
+import ObjectStore
 import PyPICache
 import Reactor
 import Synchronization
@@ -72,6 +73,21 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("pins-file"), help: help("A file of filenames --max-cache-size never evicts, besides DATA_DIR/pins (repeatable; the variable takes a comma-separated list).", "pins-file"))
     var pinsFiles: [String] = env("pins-file", "").split(separator: ",").map(String.init)
 
+    @Option(name: .customLong("s3-endpoint"), help: help("S3-compatible object store shared by several nodes (http(s)://host:port; path-style); credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. See docs/scale-out.md.", "s3-endpoint"))
+    var s3Endpoint: String = env("s3-endpoint", "")
+
+    @Option(name: .customLong("s3-bucket"), help: help("Bucket of the shared store (must exist).", "s3-bucket"))
+    var s3Bucket: String = env("s3-bucket", "")
+
+    @Option(name: .customLong("s3-prefix"), help: help("Key prefix in the bucket (several caches in one bucket).", "s3-prefix"))
+    var s3Prefix: String = env("s3-prefix", "")
+
+    @Option(name: .customLong("s3-region"), help: help("Region the requests are signed for.", "s3-region"))
+    var s3Region: String = env("s3-region", "us-east-1")
+
+    @Option(name: .customLong("s3-part-size"), help: help("MiB: larger files are uploaded to the bucket in parts of this size (multipart; at least 5).", "s3-part-size"))
+    var s3PartSize: Int = env("s3-part-size", 64)
+
     @Option(name: .customLong("log-level"), help: help("debug, info, warning or error.", "log-level"))
     var logLevel: String = env("log-level", "info")
 
@@ -95,6 +111,7 @@ struct ServeOptions: ParsableArguments {
         }
         _ = try policy.releaseFilter
         _ = try maxCacheBytes
+        _ = try sharedStore
         guard Logger.Level(name: logLevel) != nil else {
             throw ValidationError("--log-level must be debug, info, warning or error, got '\(logLevel)'")
         }
@@ -108,6 +125,27 @@ struct ServeOptions: ParsableArguments {
                 throw ValidationError("--max-cache-size must be a size like 20GB, 500MB or 2GiB, got '\(maxCacheSize)'")
             }
             return bytes
+        }
+    }
+
+    /// The shared bucket, when `--s3-endpoint` is given (the bucket is then required).
+    var sharedStore: S3Settings? {
+        get throws {
+            if s3Endpoint.isEmpty {
+                guard s3Bucket.isEmpty else { throw ValidationError("--s3-bucket needs --s3-endpoint") }
+                return nil
+            }
+            guard !s3Bucket.isEmpty else { throw ValidationError("--s3-endpoint needs --s3-bucket") }
+            let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
+            switch S3Settings.make(endpoint: s3Endpoint, bucket: s3Bucket, prefix: s3Prefix, region: s3Region,
+                                   accessKey: environment("AWS_ACCESS_KEY_ID"), secretKey: environment("AWS_SECRET_ACCESS_KEY"),
+                                   sessionToken: environment("AWS_SESSION_TOKEN")) {
+            case .success(var settings):
+                guard (5...5120).contains(s3PartSize) else { throw ValidationError("--s3-part-size must be 5-5120 MiB, got \(s3PartSize)") }
+                settings.partSize = s3PartSize << 20
+                return settings
+            case .failure(let error): throw ValidationError(error.description)
+            }
         }
     }
 
@@ -127,6 +165,7 @@ struct ServeOptions: ParsableArguments {
             config.releaseFilter = try policy.releaseFilter
             config.maxCacheBytes = try maxCacheBytes
             config.pinFiles = pinsFiles.filter { !$0.isEmpty }
+            config.sharedStore = try sharedStore
             return config
         }
     }
