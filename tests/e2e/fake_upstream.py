@@ -3,10 +3,15 @@ simple index on 127.0.0.1 and counts every request it receives.
 
     python3 fake_upstream.py --corpus DIR [--host 127.0.0.1] [--port 0] [--mode json|html]
                              [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
-                             [--no-metadata]
+                             [--no-metadata] [--pad-files N] [--pad-table FILE]
 
 Like PyPI, it advertises PEP 658 core metadata for every wheel (and serves
 `<wheel>.metadata`) unless started with --no-metadata.
+
+Real-size pages (bench/realsize.py): --pad-files N lists N more files on every
+project's page, --pad-table FILE ({"project": N}) sets N per project and adds
+projects that exist only as listings (see Padding). Padding files are listed, never
+stored: only the corpus's real files download.
 
 Prints "READY <port>" once listening. GET /_stats returns the request counts.
 GET /_control?knob=value changes a fault knob at run time (see Faults).
@@ -44,9 +49,106 @@ class Faults:
         self.unhashed_stats_link = 0  # pages: add a file without sha256 whose URL is this server's /_stats
 
 
+class Padding:
+    """Files listed beside a project's real ones, in the shape of PyPI's big pages
+    (numpy, botocore, django): older releases, each an sdist and wheels for many
+    Pythons and platforms, upload times, requires-python, core metadata, some yanked.
+    Versions are 0.x, below every real release, so clients still pick real files."""
+    TAGS = [f"cp3{m}-cp3{m}-{plat}" for m in (9, 10, 11, 12, 13)
+            for plat in ("manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_17_aarch64.manylinux2014_aarch64",
+                         "musllinux_1_1_x86_64", "win_amd64")] + ["py3-none-any"]
+    PER_RELEASE = len(TAGS) + 1  # + the sdist
+    CACHE_FROM = 10_000  # keep generated listings of pages this big (they take a while)
+
+    def __init__(self, default, table_path):
+        self.default = default
+        self.table = {}
+        if table_path:
+            with open(table_path) as f:
+                self.table = json.load(f)
+        self.lock = threading.Lock()
+        self.cache = {}
+
+    def count(self, project):
+        return self.table.get(project, self.default)
+
+    def listing_only(self, index):
+        return sorted(name for name in self.table if name not in index)
+
+    def files(self, project):
+        """[(filename, version, release index)] for the project's padding."""
+        dist = project.replace("-", "_")
+        out = []
+        for i in range(self.count(project)):
+            release, k = divmod(i, self.PER_RELEASE)
+            version = f"0.{release}"
+            name = f"{dist}-{version}.tar.gz" if k == len(self.TAGS) else f"{dist}-{version}-{self.TAGS[k]}.whl"
+            out.append((name, version, release))
+        return out
+
+    def versions(self, project):
+        return [f"0.{r}" for r in range((self.count(project) + self.PER_RELEASE - 1) // self.PER_RELEASE)]
+
+    def listing(self, project, kind, host, metadata):
+        """The padding as a JSON array's inner text or HTML lines, cached for big pages."""
+        key = (project, kind, host, metadata)
+        with self.lock:
+            if key in self.cache:
+                return self.cache[key]
+        parts = []
+        for name, version, release in self.files(project):
+            digest = hashlib.sha256(name.encode()).hexdigest()
+            meta = hashlib.sha256(name.encode() + b".metadata").hexdigest() if metadata and name.endswith(".whl") else None
+            rp = ">=3.8" if release % 2 else None
+            yanked = "withdrawn by the benchmark" if release % 50 == 7 else None
+            if kind == "json":
+                entry = {"filename": name, "url": f"{host}/files/{name}", "hashes": {"sha256": digest},
+                         "size": 100_000 + (release * 7919 + len(name)) % 20_000_000,
+                         "upload-time": f"20{10 + release % 15}-0{1 + release % 9}-1{release % 10}T0{release % 10}:12:34.567890Z",
+                         "provenance": None, "requires-python": rp, "yanked": yanked or False}
+                if meta:
+                    entry["core-metadata"] = entry["data-dist-info-metadata"] = {"sha256": meta}
+                parts.append(json.dumps(entry))
+            else:
+                attrs = f'href="../../files/{name}#sha256={digest}"'
+                if rp:
+                    attrs += f' data-requires-python="{html.escape(rp)}"'
+                if yanked:
+                    attrs += f' data-yanked="{yanked}"'
+                if meta:
+                    attrs += f' data-dist-info-metadata="sha256={meta}" data-core-metadata="sha256={meta}"'
+                parts.append(f"<a {attrs}>{name}</a><br/>")
+        text = (", " if kind == "json" else "\n").join(parts)
+        if len(parts) >= self.CACHE_FROM:
+            with self.lock:
+                self.cache[key] = text
+        return text
+
+
+class CountingWriter:
+    """The handler's output, counting bytes sent by kind of path (pages, files, metadata)."""
+    def __init__(self, raw, handler):
+        self.raw = raw
+        self.handler = handler
+
+    def write(self, data):
+        path = getattr(self.handler, "path", "") or ""
+        kind = "metadata" if path.endswith(".metadata") else "files" if path.startswith(("/files/", "/real/")) else "pages"
+        state = self.handler.state
+        with state.bytes_lock:  # not state.lock: /_stats writes while holding that
+            state.bytes[kind] = state.bytes.get(kind, 0) + len(data)
+        return self.raw.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
 class State:
     def __init__(self, args):
         self.args = args
+        self.padding = Padding(args.pad_files, args.pad_table)
+        self.bytes = {}
+        self.bytes_lock = threading.Lock()
         self.faults = Faults()
         self.faults.latency_ms = args.latency_ms
         with open(os.path.join(args.corpus, "index.json")) as f:
@@ -71,13 +173,14 @@ class Handler(BaseHTTPRequestHandler):
         # Head and body are separate writes: without this, Nagle + delayed ACK add ~40 ms
         # per response, an artefact no real index (PyPI's CDN) shows.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.wfile = CountingWriter(self.wfile, self)
 
     def do_GET(self):
         s = self.state
         path = self.path.split("?")[0]
         if path == "/_stats":
             with s.lock:
-                return self._send(200, "application/json", json.dumps({"counts": s.counts}).encode())
+                return self._send(200, "application/json", json.dumps({"counts": s.counts, "bytes": dict(s.bytes)}).encode())
         if path == "/_control":
             for knob, value in urllib.parse.parse_qsl(self.path.split("?", 1)[1]):
                 setattr(s.faults, knob, int(value))
@@ -119,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, "text/plain", b"not found\n")
 
     def _project_list(self):
-        names = sorted(self.state.index)
+        names = sorted(list(self.state.index) + self.state.padding.listing_only(self.state.index))
         if "json" in self.headers.get("Accept", ""):
             body = {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]}
             return self._send(200, "application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
@@ -128,6 +231,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _page(self, project):
         files = self.state.index.get(project)
+        if files is None and self.state.padding.count(project) and project in self.state.padding.table:
+            files = []  # a listing-only project (--pad-table)
         if files is None:
             return self._send(404, "text/plain", b"no such project\n")
         host = f"http://{self.server.server_address[0]}:{self.server.server_port}"
@@ -156,7 +261,7 @@ class Handler(BaseHTTPRequestHandler):
             body["files"] += [{"filename": name, "url": url, "hashes": {}} for name, url in extra]
             if faults.invalid_entries:
                 body["files"] += [None, 7, {"filename": None, "url": "x"}, {"url": f"{host}/files/x-1.0.tar.gz"}]
-            return self._send_page("application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
+            return self._send_page("application/vnd.pypi.simple.v1+json", self._padded_json(project, body, host))
         links = []
         for f in files:
             attrs = f'href="../../files/{f["filename"]}#sha256={f["sha256"]}"'
@@ -168,8 +273,21 @@ class Handler(BaseHTTPRequestHandler):
                 attrs += f' data-core-metadata="sha256={self._metadata_sha(f["filename"])}"'
             links.append(f"<a {attrs}>{f['filename']}</a><br/>")
         links += [f'<a href="{html.escape(url)}">{name}</a><br/>' for name, url in extra]
+        if self.state.padding.count(project):
+            links.append(self.state.padding.listing(project, "html", host, self.state.args.metadata))
         page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"
         self._send_page("text/html", page.encode())
+
+    def _padded_json(self, project, body, host):
+        """The page's JSON with the padding files spliced in (`files` is its last member)."""
+        padding = self.state.padding
+        if not padding.count(project):
+            return json.dumps(body).encode()
+        body["versions"] = padding.versions(project) + body["versions"]
+        text = json.dumps(body)
+        assert text.endswith("]}")
+        listing = padding.listing(project, "json", host, self.state.args.metadata)
+        return (text[:-2] + (", " if body["files"] else "") + listing + "]}").encode()
 
     def _send_page(self, ctype, body):
         """Pages carry an ETag and honour If-None-Match, as PyPI's do."""
@@ -272,8 +390,13 @@ def main():
     p.add_argument("--relative", action="store_true", help="relative file URLs in JSON pages too")
     p.add_argument("--no-metadata", dest="metadata", action="store_false",
                    help="advertise no PEP 658 metadata (by default wheels have it, as on PyPI)")
+    p.add_argument("--pad-files", type=int, default=0, help="list this many more files on every page (real-size pages)")
+    p.add_argument("--pad-table", help='JSON {"project": files}: padding per project; unknown names become listing-only projects')
     args = p.parse_args()
     Handler.state = State(args)
+    # The default backlog (5) overflows when a client opens many connections at once
+    # (a prefetch asks for 16 pages together): connections then get reset.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"READY {server.server_port}", flush=True)
