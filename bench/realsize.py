@@ -329,6 +329,8 @@ def main():
     p.add_argument("--duration", type=int, default=None, help="seconds per wrk run")
     p.add_argument("--no-devpi", action="store_true")
     p.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "wheelhouse"))
+    p.add_argument("--only", action="append", default=[], metavar="STEP",
+                   help="run only these steps (wheelhouse, nginx-proxy, nginx-static, devpi, uv, prefetch); repeatable")
     p.add_argument("--venv", default=os.path.join(ROOT, ".venv-bench"), help="pip 26.3, uv (and devpi) from bench/setup.sh")
     args = p.parse_args()
 
@@ -349,6 +351,8 @@ def main():
              ("uv pip compile, no upstream metadata", measure_uv_compile), ("prefetch", measure_prefetch)]
     if not (args.smoke or args.no_devpi):
         steps.insert(3, ("devpi", measure_devpi))
+    if args.only:
+        steps = [(label, step) for label, step in steps if label.split(" ")[0] in args.only or label.replace(" ", "-") in args.only]
     for label, step in steps:
         print(f"# realsize: {label} ({time.monotonic() - started:.0f} s)", flush=True)
         step(ctx, v)

@@ -50,6 +50,10 @@ import Testing
         let deep = Array(("{\"files\":" + String(repeating: "[", count: 100_000)).utf8)
         #expect(throws: PageReader.Failure.self) { try stream(deep, chunk: 4096) }
         #expect(throws: PageReader.Failure.self) { try stream(Array("[]".utf8), chunk: 1) }
+        var s = PageStream(pageURL: pageURL) { _ in true }
+        #expect(Array("{\"files\":[".utf8).withUnsafeBytes { s.feed($0) })
+        #expect(!Array("x".utf8).withUnsafeBytes { s.feed($0) }, "the transfer is told to stop")
+        #expect(s.problem != nil)
         #expect(throws: PageReader.Failure.self) { try stream(Array("{} {}".utf8), chunk: 1) }
         #expect(throws: PageReader.Failure.self) { try stream(Array(#"{"files":[{"filename":"a","url":"b"} x]}"#.utf8), chunk: 3) }
     }

@@ -82,6 +82,8 @@ final class IndexData: ResolverData {
                 } catch {
                     pages[name] = .unavailable("unreadable page: \(error)")
                 }
+            case .failure(_, _) where stream.value.problem != nil:
+                pages[name] = .unavailable("unreadable page: \(stream.value.problem!)")
             case .failure(let status, let reason):
                 pages[name] = .unavailable(status == 504 && check ? "page not in the cache"
                                            : status == 404 ? "no such project on the index" : reason)
@@ -112,7 +114,7 @@ final class IndexData: ResolverData {
         let name = file.filename.lowercased()
         if name.hasSuffix(".tar.gz") || name.hasSuffix(".tgz") {
             let scanner = TarGzScanner()
-            fetcher.get(file.url, headers: cacheHeaders, sha256: file.sha256, body: .stream { scanner.feed($0) }) { [self] result in
+            fetcher.get(file.url, headers: cacheHeaders, sha256: file.sha256, body: .stream { scanner.feed($0); return true }) { [self] result in
                 sdistArrived(ref, result) { try scanner.finish() }
             }
         } else if name.hasSuffix(".zip") {

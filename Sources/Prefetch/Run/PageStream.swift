@@ -11,6 +11,8 @@ struct PageStream {
     private let keep: (DistributionFile) -> Bool
     private(set) var files: [DistributionFile] = []
     private var failure: PageReader.Failure?
+    /// Why the page cannot be read, once that is known.
+    var problem: PageReader.Failure? { failure }
     private var offset = 0
     private var depth = 0
     private var inString = false
@@ -34,14 +36,18 @@ struct PageStream {
         self.keep = keep
     }
 
-    mutating func feed(_ chunk: UnsafeRawBufferPointer) {
-        guard failure == nil else { return }
+    /// Reads a chunk; false once the page is known to be unreadable or too large
+    /// (no use receiving the rest).
+    @discardableResult
+    mutating func feed(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        guard failure == nil else { return false }
         for byte in chunk.bindMemory(to: UInt8.self) {
             step(byte)
             offset += 1
-            if failure != nil { return }
+            if failure != nil { return false }
         }
         if offset > PageStream.maxPageBytes { failure = PageReader.Failure(description: "page larger than 64 MB") }
+        return failure == nil
     }
 
     /// The page, once the body has ended; throws if it was not one whole JSON object.
