@@ -14,6 +14,7 @@ import argparse
 import concurrent.futures
 import datetime
 import gzip
+import hashlib
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import corpus as corpus_module  # noqa: E402
 from bench import Table, wrk  # noqa: E402
 from harness import FakeUpstream, Wheelhouse  # noqa: E402
-from servers import Devpi, Nginx, NginxProxy, usage, wait_http  # noqa: E402
+from servers import Devpi, Nginx, NginxProxy, usage  # noqa: E402
 
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
               "text/html; q=0.01")
@@ -58,7 +59,6 @@ def build_corpus(work, size):
         filename, data = corpus_module.build_wheel(name, "1.0", [], None, 50_000 + (i * 37_000) % 900_000)
         with open(os.path.join(directory, filename), "wb") as f:
             f.write(data)
-        import hashlib
         index[name] = [{"filename": filename, "version": "1.0", "sha256": hashlib.sha256(data).hexdigest(),
                         "size": len(data), "requires-python": None, "yanked": None}]
     with open(os.path.join(directory, "index.json"), "w") as f:
@@ -292,7 +292,7 @@ def measure_prefetch(ctx, v):
     directory = os.path.join(ctx.work, "prefetch-corpus")
     n = ctx.size["prefetch"]
     corpus_module.build_prefetch(directory, synthetic=n)
-    up = FakeUpstream(directory, os.path.join(ctx.work, "upstream-prefetch.log"), "--pad-files", str(ctx.size["pad"]))  # noqa
+    up = FakeUpstream(directory, os.path.join(ctx.work, "upstream-prefetch.log"), "--pad-files", str(ctx.size["pad"]))
     try:
         wh = wheelhouse(ctx, up, "prefetch")
         try:
@@ -393,9 +393,10 @@ def main():
     text = header + "\n" + t.markdown() + "\n"
     print(text)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "realsize-smoke.md" if args.smoke else "realsize.md"), "w") as f:
+    name = "realsize-smoke.md" if args.smoke else "realsize-partial.md" if args.only else "realsize.md"
+    with open(os.path.join(HERE, "results", name), "w") as f:
         f.write(text)
-    if not args.smoke:
+    if not (args.smoke or args.only):
         update_docs(text)
     shutil.rmtree(ctx.work, ignore_errors=True)
 
