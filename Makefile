@@ -74,7 +74,7 @@ bench-smoke: release
 	python3 bench/bench.py --smoke
 	python3 bench/realsize.py --smoke
 
-# Only the real-size pages scenario (issue 13; ~15 min): its table goes to docs/performance.md.
+# Only the real-size pages scenario (issue 13; ~20 min): its table goes to docs/performance.md.
 bench-realsize: release
 	@bench/setup.sh full
 	python3 bench/realsize.py
