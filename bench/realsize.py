@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import corpus as corpus_module  # noqa: E402
 from bench import Table, wrk  # noqa: E402
 from harness import FakeUpstream, Wheelhouse  # noqa: E402
-from servers import Devpi, Nginx, NginxProxy, usage  # noqa: E402
+from servers import Devpi, NginxProxy, NginxStaticPages, usage  # noqa: E402
 
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
               "text/html; q=0.01")
@@ -43,7 +43,7 @@ FULL = dict(projects=50, pad=2000, many=500, big=10_000, huge=100_000, prefetch=
 SMOKE = dict(projects=8, pad=300, many=40, big=2_000, huge=10_000, prefetch=30, uv_names=4, latency=5)
 
 
-def peak_kib(pid):
+def peak_kib(pid):  # VmHWM over the process tree
     return usage(pid)[0]
 
 
@@ -190,21 +190,6 @@ def measure_nginx_proxy(ctx, v):
         up.stop()
 
 
-class NginxStaticPages(Nginx):
-    """The reference for warm: nginx serving upstream's pages (pre-gzipped) and the files from disk."""
-
-    def __init__(self, work, pages_dir, corpus_dir):
-        super().__init__("nginx-static-realsize", work, f"""
-  types {{ application/octet-stream whl; }}
-  server {{
-    listen 127.0.0.1:@PORT@;
-    location /simple/ {{ alias {pages_dir}/; index index.json; default_type application/vnd.pypi.simple.v1+json;
-                         gzip_static on; }}
-    location /files/ {{ alias {corpus_dir}/; }}
-  }}""")
-        self.index_url = f"{self.base}/simple/"
-
-
 def measure_nginx_static(ctx, v):
     pages = os.path.join(ctx.work, "static-pages")
     up = upstream(ctx, "pages")
@@ -318,7 +303,6 @@ def measure_prefetch(ctx, v):
 
 
 # ---------------------------------------------------------------- main
-
 class Context:
     pass
 
