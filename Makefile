@@ -15,7 +15,7 @@ COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker comp
 LOG_TAIL  ?= 100
 LOG_FOLLOW ?= --follow
 
-.PHONY: all deps build release run test unit e2e fuzz container-test image bench bench-smoke bench-s3 logs devpi-logs clean
+.PHONY: all deps build release run test unit e2e fuzz container-test image bench bench-smoke bench-realsize bench-s3 logs devpi-logs clean
 
 all: release
 
@@ -67,10 +67,17 @@ logs devpi-logs:
 bench: release
 	@bench/setup.sh full
 	python3 bench/bench.py
+	python3 bench/realsize.py
 
 bench-smoke: release
 	@bench/setup.sh smoke
 	python3 bench/bench.py --smoke
+	python3 bench/realsize.py --smoke
+
+# Only the real-size pages scenario (issue 13; ~20 min): its table goes to docs/performance.md.
+bench-realsize: release
+	@bench/setup.sh full
+	python3 bench/realsize.py
 
 # The shared-bucket tier (docs/scale-out.md): a fresh node's first hits from the bucket vs local hits.
 bench-s3: release

@@ -158,6 +158,21 @@ class NginxStatic(Nginx):
         return f"{self.base}/files/{filename}"
 
 
+class NginxStaticPages(Nginx):
+    """The reference for warm: nginx serving upstream's pages (pre-gzipped) and the files from disk."""
+
+    def __init__(self, work, pages_dir, corpus_dir):
+        super().__init__("nginx-static-realsize", work, f"""
+  types {{ application/octet-stream whl; }}
+  server {{
+    listen 127.0.0.1:@PORT@;
+    location /simple/ {{ alias {pages_dir}/; index index.json; default_type application/vnd.pypi.simple.v1+json;
+                         gzip_static on; }}
+    location /files/ {{ alias {corpus_dir}/; }}
+  }}""")
+        self.index_url = f"{self.base}/simple/"
+
+
 class NginxProxy(Nginx):
     """nginx as a caching proxy in front of the upstream (a common DIY PyPI cache)."""
 

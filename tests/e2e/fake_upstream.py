@@ -3,7 +3,7 @@ simple index on 127.0.0.1 and counts every request it receives.
 
     python3 fake_upstream.py --corpus DIR [--host 127.0.0.1] [--port 0] [--mode json|html]
                              [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
-                             [--no-metadata] [--synthetic PROJECTSxFILES]
+                             [--no-metadata] [--synthetic PROJECTSxFILES] [--pad-files N] [--pad-table FILE]
 
 Like PyPI, it advertises PEP 658 core metadata for every wheel (and serves
 `<wheel>.metadata`) unless started with --no-metadata.
@@ -12,7 +12,14 @@ Files honour a single `Range: bytes=` (206, or 416), as PyPI's CDN does, unless 
 ignore_range fault is on (then 200 with everything, as some mirrors do).
 
 Prints "READY <port>" once listening. GET /_stats returns the request counts, the file
-bytes sent per path (`bytes`) and the whole-file (200) answers per path (`whole`).
+bytes sent per path (`bytes`), the whole-file (200) answers per path (`whole`)
+and the bytes sent by kind of path: pages, files, metadata (`bytes-by-kind`).
+
+Real-size pages (bench/realsize.py): --pad-files N lists N more files on every
+project's page, --pad-table FILE ({"project": N}) sets N per project and adds
+projects that exist only as listings (padding.py). Padding files are listed, never
+stored: only the corpus's real files download.
+
 GET /_control?knob=value changes a fault knob at run time (see Faults).
 """
 import argparse
@@ -28,6 +35,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import synthetic_pages
+from padding import Padding
 
 
 class Faults:
@@ -51,9 +59,30 @@ class Faults:
         self.ignore_range = 0     # files: ignore Range headers (answer 200 with the whole file)
 
 
+class CountingWriter:
+    """The handler's output, counting bytes sent by kind of path (pages, files, metadata)."""
+    def __init__(self, raw, handler):
+        self.raw = raw
+        self.handler = handler
+
+    def write(self, data):
+        path = getattr(self.handler, "path", "") or ""
+        kind = "metadata" if path.endswith(".metadata") else "files" if path.startswith(("/files/", "/real/")) else "pages"
+        state = self.handler.state
+        with state.bytes_lock:  # not state.lock: /_stats writes while holding that
+            state.bytes_by_kind[kind] = state.bytes_by_kind.get(kind, 0) + len(data)
+        return self.raw.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
 class State:
     def __init__(self, args):
         self.args = args
+        self.padding = Padding(args.pad_files, args.pad_table)
+        self.bytes_by_kind = {}  # "pages" | "files" | "metadata" -> bytes written (CountingWriter)
+        self.bytes_lock = threading.Lock()
         self.faults = Faults()
         self.faults.latency_ms = args.latency_ms
         with open(os.path.join(args.corpus, "index.json")) as f:
@@ -81,6 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         # Head and body are separate writes: without this, Nagle + delayed ACK add ~40 ms
         # per response, an artefact no real index (PyPI's CDN) shows.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.wfile = CountingWriter(self.wfile, self)
 
     def do_GET(self):
         s = self.state
@@ -88,7 +118,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_stats":
             with s.lock:
                 stats = {"counts": s.counts, "bytes": s.bytes, "whole": s.whole}
-                return self._send(200, "application/json", json.dumps(stats).encode())
+            with s.bytes_lock:
+                stats["bytes-by-kind"] = dict(s.bytes_by_kind)
+            return self._send(200, "application/json", json.dumps(stats).encode())
         if path == "/_control":
             for knob, value in urllib.parse.parse_qsl(self.path.split("?", 1)[1]):
                 setattr(s.faults, knob, int(value))
@@ -130,7 +162,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, "text/plain", b"not found\n")
 
     def _project_list(self):
-        names = sorted(self.state.index)
+        names = sorted(list(self.state.index) + self.state.padding.listing_only(self.state.index))
         if "json" in self.headers.get("Accept", ""):
             body = {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]}
             return self._send(200, "application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
@@ -144,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
             body = synthetic_pages.page_json(self.state.args.synthetic, project, host)
             if body is not None:
                 return self._send_page("application/vnd.pypi.simple.v1+json", body)
+        if files is None and self.state.padding.count(project) and project in self.state.padding.table:
+            files = []  # a listing-only project (--pad-table)
         if files is None:
             return self._send(404, "text/plain", b"no such project\n")
         host = f"http://{self.server.server_address[0]}:{self.server.server_port}"
@@ -172,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
             body["files"] += [{"filename": name, "url": url, "hashes": {}} for name, url in extra]
             if faults.invalid_entries:
                 body["files"] += [None, 7, {"filename": None, "url": "x"}, {"url": f"{host}/files/x-1.0.tar.gz"}]
-            return self._send_page("application/vnd.pypi.simple.v1+json", json.dumps(body).encode())
+            return self._send_page("application/vnd.pypi.simple.v1+json", self._padded_json(project, body, host))
         links = []
         for f in files:
             attrs = f'href="../../files/{f["filename"]}#sha256={f["sha256"]}"'
@@ -184,8 +218,21 @@ class Handler(BaseHTTPRequestHandler):
                 attrs += f' data-core-metadata="sha256={self._metadata_sha(f["filename"])}"'
             links.append(f"<a {attrs}>{f['filename']}</a><br/>")
         links += [f'<a href="{html.escape(url)}">{name}</a><br/>' for name, url in extra]
+        if self.state.padding.count(project):
+            links.append(self.state.padding.listing(project, "html", host, self.state.args.metadata))
         page = "<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n"
         self._send_page("text/html", page.encode())
+
+    def _padded_json(self, project, body, host):
+        """The page's JSON with the padding files spliced in (`files` is its last member)."""
+        padding = self.state.padding
+        if not padding.count(project):
+            return json.dumps(body).encode()
+        body["versions"] = padding.versions(project) + body["versions"]
+        text = json.dumps(body)
+        assert text.endswith("]}")
+        listing = padding.listing(project, "json", host, self.state.args.metadata)
+        return (text[:-2] + (", " if body["files"] else "") + listing + "]}").encode()
 
     def _send_page(self, ctype, body):
         """Pages carry an ETag and honour If-None-Match, as PyPI's do."""
@@ -328,8 +375,13 @@ def main():
                    help="advertise no PEP 658 metadata (by default wheels have it, as on PyPI)")
     p.add_argument("--synthetic", metavar="PROJECTSxFILES",
                    help="also serve generated projects synth-0.. with pages of this many files (synthetic_pages.py)")
+    p.add_argument("--pad-files", type=int, default=0, help="list this many more files on every page (real-size pages)")
+    p.add_argument("--pad-table", help='JSON {"project": files}: padding per project; unknown names become listing-only projects')
     args = p.parse_args()
     Handler.state = State(args)
+    # The default backlog (5) overflows when a client opens many connections at once
+    # (a prefetch asks for 16 pages together): connections then get reset.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"READY {server.server_port}", flush=True)

@@ -12,8 +12,9 @@ final class HTTPFetcher {
         case keep(limit: Int)
         /// Hash it and drop it (files downloaded only so the server caches them).
         case discard
-        /// Hand each piece to a consumer as it arrives (tar.gz sdists).
-        case stream((UnsafeRawBufferPointer) -> Void)
+        /// Hand each piece to a consumer as it arrives (pages, tar.gz sdists); it
+        /// answers false to end the transfer (the body is more than it will read).
+        case stream((UnsafeRawBufferPointer) -> Bool)
     }
 
     enum Result {
@@ -120,7 +121,7 @@ final class HTTPFetcher {
                 guard kept.count + data.count <= limit else { tooLarge = true; return false }
                 kept.append(contentsOf: data)
             case .discard: break
-            case .stream(let consume): consume(data)
+            case .stream(let consume): guard consume(data) else { tooLarge = true; return false }
             }
             return true
         }

@@ -44,6 +44,9 @@ final class IndexData: ResolverData {
     /// (numpy lists ~30 wheels per release; one or two fit a target).
     private let keep: (DistributionFile) -> Bool
 
+    /// When set, pages keep only the files resolution can choose (see BestFiles).
+    var bestFiles: BestFiles?
+
     init(fetcher: HTTPFetcher, server: String, check: Bool, keep: @escaping (DistributionFile) -> Bool = { _ in true }) {
         self.fetcher = fetcher
         self.server = server
@@ -66,12 +69,21 @@ final class IndexData: ResolverData {
 
     private func fetchPage(_ name: ProjectName) {
         let url = "\(server)/root/pypi/+simple/\(name.normalized)/"
-        fetcher.get(url, headers: ["Accept: application/vnd.pypi.simple.v1+json"] + cacheHeaders, body: .keep(limit: 64 << 20)) { [self] result in
+        // Read as it streams in: a page costs the files kept, never its whole body.
+        let stream = Box(PageStream(pageURL: url, keep: keep))
+        fetcher.get(url, headers: ["Accept: application/vnd.pypi.simple.v1+json"] + cacheHeaders,
+                    body: .stream { stream.value.feed($0) }) { [self] result in
             switch result {
-            case .success(let body, _, _):
-                do { pages[name] = .ready(try PageReader.read(body, pageURL: url, project: name, keep: keep)) } catch {
+            case .success:
+                do {
+                    var page = try stream.value.finish(project: name)
+                    if let bestFiles { page.files = bestFiles.select(page.files) }
+                    pages[name] = .ready(page)
+                } catch {
                     pages[name] = .unavailable("unreadable page: \(error)")
                 }
+            case .failure(_, _) where stream.value.problem != nil:
+                pages[name] = .unavailable("unreadable page: \(stream.value.problem!)")
             case .failure(let status, let reason):
                 pages[name] = .unavailable(status == 504 && check ? "page not in the cache"
                                            : status == 404 ? "no such project on the index" : reason)
@@ -102,7 +114,7 @@ final class IndexData: ResolverData {
         let name = file.filename.lowercased()
         if name.hasSuffix(".tar.gz") || name.hasSuffix(".tgz") {
             let scanner = TarGzScanner()
-            fetcher.get(file.url, headers: cacheHeaders, sha256: file.sha256, body: .stream { scanner.feed($0) }) { [self] result in
+            fetcher.get(file.url, headers: cacheHeaders, sha256: file.sha256, body: .stream { scanner.feed($0); return true }) { [self] result in
                 sdistArrived(ref, result) { try scanner.finish() }
             }
         } else if name.hasSuffix(".zip") {
@@ -161,4 +173,10 @@ final class IndexData: ResolverData {
         answered += 1
         onArrival(request)
     }
+}
+
+/// A value the fetcher's streaming closure and its completion share.
+private final class Box<Value> {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }

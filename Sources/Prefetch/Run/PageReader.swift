@@ -33,6 +33,15 @@ struct PageReader {
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
+    /// One entry of a page's `files` array, alone (PageStream cuts them out):
+    /// nil when it lacks a filename or a usable URL.
+    static func file(_ entry: [UInt8], pageURL: String) throws -> DistributionFile? {
+        var reader = PageReader(bytes: entry)
+        let file = try reader.file(pageURL: pageURL)
+        guard reader.peek == nil else { throw reader.fail("unexpected bytes after the entry") }
+        return file
+    }
+
     private func fail(_ why: String) -> Failure { Failure(description: "\(why) at byte \(i)") }
 
     // MARK: - One file

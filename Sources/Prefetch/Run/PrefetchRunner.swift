@@ -90,6 +90,9 @@ public final class PrefetchRunner {
     /// Each set is an environment of its own (a devstack service), resolved separately
     /// for every target; `name` labels its resolutions ("" for a single set).
     public func run(_ sets: [(name: String, set: RequirementSet)]) throws -> Summary {
+        let hashed = sets.contains { $0.set.requirements.contains { !$0.hashes.isEmpty } || $0.set.constraints.contains { !$0.hashes.isEmpty } }
+            || options.buildConstraints.contains { !$0.hashes.isEmpty }
+        if !options.allFiles && !hashed { data.bestFiles = BestFiles(targets: options.targets) }
         for (name, set) in sets {
             for note in set.notes {
                 progress.line(note)
