@@ -25,6 +25,10 @@ public struct S3Settings: Sendable, Equatable {
         guard !trimmed.dropFirst(trimmed.hasPrefix("https://") ? 8 : 7).contains("/") else {
             return .failure(S3SettingsError("--s3-endpoint must be scheme://host[:port] (path-style requests add the bucket), got '\(endpoint)'"))
         }
+        // Credentials come from AWS_*; one in the URL would be shown in /+status and the logs.
+        guard !trimmed.contains("@") else {
+            return .failure(S3SettingsError("--s3-endpoint must not carry credentials (user:secret@); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
+        }
         // S3's bucket naming rules, which also keep the name safe in a URL path.
         let validBucket = (3...63).contains(bucket.utf8.count) && bucket.utf8.allSatisfy {
             ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")

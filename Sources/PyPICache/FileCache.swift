@@ -260,7 +260,10 @@ final class FileCache {
     private func answer(_ exchange: Exchange, key: FileKey, with answer: FileFetch.Answer) {
         switch answer {
         case .streaming(let file):
-            exchange.send(response(key, .growing(file), cache: .miss))
+            // Bytes from the bucket are trusted only once their sha256 is checked, and a range
+            // carries no hash the client could check: from the bucket, the whole body only.
+            let unverifiedSource = fetches[key]?.fromSharedStore == true
+            exchange.send(response(key, .growing(file), cache: .miss, ranges: !unverifiedSource))
         case .cached:
             guard let (fd, size) = store.openIfPresent(key) else {
                 return exchange.send(.error(502, "file vanished from the cache"))
@@ -347,7 +350,7 @@ final class FileCache {
         pages.invalidate(known.project)
     }
 
-    private func response(_ key: FileKey, _ body: Body, cache: CacheResult) -> Response {
+    private func response(_ key: FileKey, _ body: Body, cache: CacheResult, ranges: Bool = true) -> Response {
         let subject = key.metadataSubject ?? key
         let project = index.project(of: subject)  // reads no page: this runs on every hit
         stats.served(.file, cache: cache, project: project, file: key, now: clock.now)
@@ -360,7 +363,7 @@ final class FileCache {
         // Ranges on a complete file, and on one still downloading for the bytes written so far
         // (the server answers other ranges with 416 or the whole growing body: ConditionalRequest).
         switch body {
-        case .file, .growing, .growingPart: headers.append(("Accept-Ranges", "bytes"))
+        case .file, .growing, .growingPart: if ranges { headers.append(("Accept-Ranges", "bytes")) }
         case .empty, .bytes: break
         }
         return Response(status: 200, headers: headers, body: body, logFields: cache.logFields)

@@ -36,6 +36,8 @@ final class FileFetch: TransferDelegate {
     private var written = 0
     private var head: UpstreamHead?
     private var writeError: String?
+    /// The body is not the size the page declared (PEP 700 `size`): refused, never cached.
+    private var sizeMismatch: String?
     /// The content's sha256, once the transfer completed and was verified.
     private(set) var sha256: String?
     private var waiting: [Exchange] = []
@@ -88,6 +90,11 @@ final class FileFetch: TransferDelegate {
     func transferDidReceiveHead(_ transfer: Transfer, head: UpstreamHead) {
         self.head = head
         guard head.status == 200 else { return }
+        if let declared = source.size, let length = head.contentLength, length != declared {
+            // Not the file the page named (a swapped or padded object): nothing is passed on.
+            sizeMismatch = "\(source.filename) is \(length) bytes, the page says \(declared)"
+            return
+        }
         if let length = head.contentLength, length > 0 {
             let file = GrowingFile(fd: tempFile.fd, length: length, loop: loop)
             state = .streaming(file)
@@ -105,7 +112,11 @@ final class FileFetch: TransferDelegate {
     }
 
     func transfer(_ transfer: Transfer, didReceive bytes: UnsafeRawBufferPointer) -> Bool {
-        guard head?.status == 200 else { return false }
+        guard head?.status == 200, sizeMismatch == nil else { return false }
+        if let declared = source.size, written + bytes.count > declared {
+            sizeMismatch = "\(source.filename) runs past the \(declared) bytes the page says"
+            return false
+        }
         do {
             try Files.writeAll(tempFile.fd, bytes)
         } catch {
@@ -158,6 +169,7 @@ final class FileFetch: TransferDelegate {
         guard head.status == 200 else {
             return .failure(FetchFailure(status: head.status == 404 ? 404 : 502, reason: "upstream answered \(head.status) for \(source.filename)"))
         }
+        if let sizeMismatch { return .failure(FetchFailure(status: 502, reason: "wrong size: \(sizeMismatch)")) }
         if let error { return .failure(FetchFailure(status: error.timedOut ? 504 : 502, reason: "upstream: \(error.message)")) }
         if let length = head.contentLength, length != written {
             return .failure(FetchFailure(status: 502, reason: "truncated: \(written) of \(length) bytes"))

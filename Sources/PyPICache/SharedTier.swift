@@ -220,10 +220,16 @@ final class SharedTier {
         } catch {
             return logger.warning("shared_page_import_failed", ["project": name.normalized, "error": "\(error)"])
         }
-        guard let page = store.loadPage(name) else {
+        guard var page = store.loadPage(name) else {
             // Another node's format (a different version): this node fetches its own.
             store.removePage(name)
             return logger.warning("shared_page_unreadable", ["project": name.normalized, "bytes": String(bytes.count)])
+        }
+        // A page fetched "in the future" (another node's clock, or a planted object) would
+        // never expire here: it counts as fetched now at the latest. NaN counts as long ago.
+        if !(page.fetchedAt <= clock.now) {
+            page.fetchedAt = page.fetchedAt.isNaN ? 0 : clock.now
+            try? store.savePage(page, as: name)
         }
         index.remember(page, as: name)
         pagesFetched += 1

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import PyPICache
 import Reactor
 
@@ -30,6 +31,8 @@ struct Gc: ParsableCommand {
         if let maxSize, ByteSize.parse(maxSize) == nil {
             throw ValidationError("--max-size must be a size like 20GB, 500MB or 2GiB, got '\(maxSize)'")
         }
+        // A mistyped pins file would silently let gc delete what it was meant to keep.
+        for path in pinsFiles where access(path, R_OK) != 0 { throw ValidationError("--pins-file \(path): cannot read it") }
         try DataDirCommand.requireDataDir(dataDir)
     }
 

@@ -93,6 +93,10 @@ struct ServeOptions: ParsableArguments {
 
     mutating func validate() throws {
         if let problem = ServeOptions.environmentProblems.withLock({ $0.first }) { throw ValidationError(problem) }
+        // A mistyped pins file would silently let the cap evict what it was meant to keep.
+        for path in pinsFiles where !path.isEmpty && access(path, R_OK) != 0 {
+            throw ValidationError("--pins-file \(path): cannot read it")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
         guard upstream.hasPrefix("http://") || upstream.hasPrefix("https://") else {
             throw ValidationError("--upstream must be an http:// or https:// URL, got '\(upstream)'")

@@ -32,6 +32,10 @@ def test_help_shows_each_variable_and_the_default_in_force():
     (["serve"], {"WHEELHOUSE_PORT": "x"}, "invalid value 'x' in environment variable WHEELHOUSE_PORT"),
     (["serve"], {"WHEELHOUSE_OFFLINE": "maybe"}, "WHEELHOUSE_OFFLINE"),
     (["serve", "--no-such-flag"], {}, "no-such-flag"),
+    (["serve", "--max-cache-size", "1G", "--pins-file", "/nonexistent/pins"], {}, "--pins-file /nonexistent/pins: cannot read it"),
+    (["gc", "--data-dir", "/tmp", "--pins-file", "/nonexistent/pins", "--dry-run"], {}, "--pins-file /nonexistent/pins: cannot read it"),
+    (["serve", "--s3-endpoint", "http://user:secret@127.0.0.1:9", "--s3-bucket", "bkt"],
+     {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}, "--s3-endpoint must not carry credentials"),
 ])
 def test_bad_values_exit_2_with_one_line(args, env, message):
     result = run(args, env)

@@ -169,6 +169,19 @@ def test_connection_after_an_overrun_is_not_reused(start_upstream, start_wheelho
     assert "HTTP/0.9" not in wh.read_log()
 
 
+def test_a_file_of_another_size_than_the_page_says_is_refused_before_any_byte(start_upstream, start_wheelhouse, corpus, tmp_path):
+    """PEP 700 `size` bounds a download: a body of another length (a swapped or padded
+    object) gets a 502 with the reason instead of a 200 cut short, and is never cached."""
+    wheel = next(f for f in corpus[1]["delta"] if f["filename"].endswith(".whl"))
+    up = start_upstream()
+    wh = start_wheelhouse(up.url, str(tmp_path / "data"))
+    assert http_get(f"{wh.url}/root/pypi/+simple/delta/")[0] == 200
+    http_get(f"http://127.0.0.1:{up.port}/_control?overrun=1")  # declares half the length
+    status, _, body, _ = raw_get(wh.port, file_url("", wheel), timeout=30)
+    assert status.startswith(b"HTTP/1.1 502") and b"wrong size" in body, (status, body[:300])
+    assert cached_files(str(tmp_path / "data")) == []
+
+
 def test_invalid_json_entries_are_skipped_not_fatal(start_upstream, start_wheelhouse):
     import json
     up = start_upstream()
