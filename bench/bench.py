@@ -343,10 +343,11 @@ def main():
     shutil.rmtree(ctx.work, ignore_errors=True)
 
 
-def update_docs(text):
+def update_docs(text, marker="bench"):
+    """Replaces the table between `<!-- MARKER:start -->` and `<!-- MARKER:end -->` in docs/performance.md."""
     path = os.path.join(ROOT, "docs", "performance.md")
     doc = open(path).read()
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     if start in doc and end in doc:
         doc = doc.split(start)[0] + start + "\n" + text + end + doc.split(end, 1)[1]
         with open(path, "w") as f:

@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import corpus as corpus_module  # noqa: E402
-from bench import Table, wrk  # noqa: E402
+from bench import Table, update_docs, wrk  # noqa: E402
 from harness import FakeUpstream, Wheelhouse  # noqa: E402
 from servers import Devpi, NginxProxy, NginxStaticPages, usage  # noqa: E402
 
@@ -381,18 +381,8 @@ def main():
     with open(os.path.join(HERE, "results", name), "w") as f:
         f.write(text)
     if not (args.smoke or args.only):
-        update_docs(text)
+        update_docs(text, marker="realsize")
     shutil.rmtree(ctx.work, ignore_errors=True)
-
-
-def update_docs(text):
-    path = os.path.join(ROOT, "docs", "performance.md")
-    doc = open(path).read()
-    start, end = "<!-- realsize:start -->", "<!-- realsize:end -->"
-    if start in doc and end in doc:
-        doc = doc.split(start)[0] + start + "\n" + text + end + doc.split(end, 1)[1]
-        with open(path, "w") as f:
-            f.write(doc)
 
 
 if __name__ == "__main__":
