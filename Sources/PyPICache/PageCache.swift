@@ -31,6 +31,9 @@ final class PageCache {
     private var fetches: [ProjectName: PageFetch] = [:]
     private var notFound: NegativeCache
     private let rendered: RenderedPages
+    /// Big page variants being rendered a slice per loop iteration (one per variant).
+    private var renders: [RenderedPages.Key: PageRenderJob] = [:]
+    private var shuttingDown = false
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata) {
@@ -48,17 +51,22 @@ final class PageCache {
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
         rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2) { [store, logger] body in
-            // A body too big for memory: an unlinked temp file, so nothing is left behind.
             do {
-                let temp = try store.createTemp()
-                Files.remove(temp.path)  // the descriptor keeps the bytes; a crash leaves nothing
-                try body.withUnsafeBytes { try Files.writeAll(temp.fd, $0) }
-                return temp.fd
+                let fd = try PageCache.unlinkedFile(in: store)
+                try body.withUnsafeBytes { try Files.writeAll(fd, $0) }
+                return fd
             } catch {
                 logger.warning("rendered_page_spill_failed", ["bytes": String(body.count), "error": "\(error)"])
                 return nil
             }
         }
+    }
+
+    /// A body too big for memory: an unlinked temp file, so nothing is left behind.
+    private static func unlinkedFile(in store: CacheStorage) throws -> FileDescriptor {
+        let temp = try store.createTemp()
+        Files.remove(temp.path)  // the descriptor keeps the bytes; a crash leaves nothing
+        return temp.fd
     }
 
     /// Rendered bodies in memory (for /+status), and how many renders were made.
@@ -71,9 +79,27 @@ final class PageCache {
     func isFresh(_ page: ProjectPage) -> Bool { policy.isFresh(fetchedAt: page.fetchedAt, now: clock.now) }
 
     /// A project's cached files changed: its renderings list sizes and metadata anew.
-    func invalidate(_ project: ProjectName) { rendered.invalidate(project) }
+    func invalidate(_ project: ProjectName) {
+        rendered.invalidate(project)
+        abandonRenders { $0.project == project }
+    }
     /// Upstream's reachability changed: every page's file list may change.
-    func invalidateAll() { rendered.invalidateAll() }
+    func invalidateAll() {
+        rendered.invalidateAll()
+        abandonRenders { _ in true }
+    }
+
+    /// Renders under way for what changed finish for the requests that already wait
+    /// (they asked before the change) but are not kept; later requests render anew.
+    private func abandonRenders(_ affected: (RenderedPages.Key) -> Bool) {
+        for (key, job) in renders where affected(key) {
+            job.publishable = false
+            renders.removeValue(forKey: key)
+        }
+    }
+
+    /// Big page renders under way (for tests and /+status).
+    var rendersInProgress: Int { renders.count }
 
     func serve(_ name: ProjectName, alias: Bool, exchange: Exchange) {
         let request = exchange.request
@@ -93,7 +119,10 @@ final class PageCache {
                                            knownMissing: notFound.contains(name, now: now), breakerOpen: health.breakerOpen))
         switch decision {
         case .serveStored(let result):
-            if let served = response(name, variant, cache: result, page: { stored(name) }) { return exchange.send(served) }
+            return respond(name, variant, cache: result, page: { stored(name) }) { [self] served in
+                // No page after all (removed behind our back): ask upstream.
+                if let served { exchange.send(served) } else { fetchAndServe(name, variant, storedAt: nil, exchange: exchange) }
+            }
         case .notCachedOffline:
             return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
         case .notCachedOnlyIfCached:
@@ -105,20 +134,24 @@ final class PageCache {
         case .fetch:
             break
         }
+        fetchAndServe(name, variant, storedAt: storedAt, exchange: exchange)
+    }
+
+    private func fetchAndServe(_ name: ProjectName, _ variant: Variant, storedAt: Double?, exchange: Exchange) {
         fetch(name, revalidating: storedAt == nil ? nil : stored(name)) { [self] outcome in
             switch outcome {
             case .fetched(let page):
-                exchange.send(response(page, name: name, variant, cache: .miss))
+                respond(page, name: name, variant, cache: .miss, exchange: exchange)
             case .notModified:
                 let page = stored(name) ?? ProjectPage(name: name.normalized, files: [])
-                exchange.send(response(page, name: name, variant, cache: .hit))
+                respond(page, name: name, variant, cache: .hit, exchange: exchange)
             case .notFound:
                 exchange.send(.error(404, "project \(name) not found upstream"))
             case .failed(let reason, let timedOut):
                 let stale = stored(name)
                 if let result = policy.afterFailure(stored: stale != nil), let stale {
                     logger.warning("serving_stale_page", ["project": name.normalized, "error": reason])
-                    exchange.send(response(stale, name: name, variant, cache: result))
+                    respond(stale, name: name, variant, cache: result, exchange: exchange)
                 } else {
                     exchange.send(.error(timedOut ? 504 : 502, "upstream failed for \(name): \(reason)"))
                 }
@@ -198,31 +231,67 @@ final class PageCache {
     /// Indexes and stores a page; its renderings are dropped unless only its date changed (a 304).
     private func remember(_ page: ProjectPage, as name: ProjectName, contentChanged: Bool = true) {
         index.remember(page, as: name)
-        if contentChanged { rendered.invalidate(name) }
+        if contentChanged { invalidate(name) }
         do { try store.savePage(page, as: name) } catch {
             logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
         }
     }
 
-    private func response(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
+    private func respond(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult, exchange: Exchange) {
         // A page in hand always gives a response.
-        response(name, variant, cache: cache, page: { page })!
+        respond(name, variant, cache: cache, page: { page }) { exchange.send($0!) }
     }
 
-    /// The page's response from its rendered body, else rendered from `page()` (read only
-    /// then); nil when there is no page after all (removed behind our back).
-    private func response(_ name: ProjectName, _ variant: Variant, cache: CacheResult, page source: () -> ProjectPage?) -> Response? {
+    /// Answers with the page's rendered body, else renders it from `page()` (read only
+    /// then): small pages at once, big ones a slice per loop iteration (`PageRenderJob`),
+    /// every request for that variant waiting for the one render. nil: there is no page
+    /// after all (removed behind our back).
+    private func respond(_ name: ProjectName, _ variant: Variant, cache: CacheResult, page source: () -> ProjectPage?,
+                         then answer: @escaping (Response?) -> Void) {
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let now = clock.now
-        let kept = rendered.cached(key, now: now)
-        guard let found = kept ?? source().map({ page in rendered.rendered(key, now: now) {
-            let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
-            // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-            let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
-            return (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt)
-        } }) else { return nil }
+        if let kept = rendered.cached(key, now: now) { return answer(response(kept, name, variant, cache: cache)) }
+        let reply = { [self] (made: RenderedPages.Rendered?) in
+            answer(made.map { response($0, name, variant, cache: cache) } ?? .error(500, "rendering the page of \(name) failed"))
+        }
+        if let running = renders[key] { return running.join(reply) }
+        guard let page = source() else { return answer(nil) }
+        let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
+        // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
+        let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
+        guard filtered.files.count > PageRenderJob.slicedAbove, !shuttingDown else {
+            let made = rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) }
+            return answer(response(made, name, variant, cache: cache))
+        }
+        let job = PageRenderJob(key: key, page: filtered, filesPrefix: prefix, validUntil: changesAt,
+                                spillAbove: rendered.spillAbove) { [store] in try PageCache.unlinkedFile(in: store) }
+        job.join(reply)
+        renders[key] = job
+        loop.execute { [weak self] in self?.step(job) }
+    }
+
+    /// One slice of a big render; the next is queued behind whatever else the loop has to do.
+    private func step(_ job: PageRenderJob) {
+        guard !shuttingDown else { return }
+        let made: RenderedPages.Rendered?
+        do {
+            guard let done = try job.step() else {
+                loop.execute { [weak self] in self?.step(job) }
+                return
+            }
+            made = done
+        } catch {
+            logger.error("page_render_failed", ["project": job.key.project.normalized, "error": "\(error)"])
+            made = nil
+        }
+        if renders[job.key] === job { renders.removeValue(forKey: job.key) }
+        if let made, job.publishable { rendered.keep(job.key, made) }
+        for waiter in job.takeWaiters() { waiter(made) }
+    }
+
+    private func response(_ page: RenderedPages.Rendered, _ name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
+        let now = clock.now
         stats.served(.page, cache: cache, project: name, now: now)
-        let page = found
         // Clients must not keep a page past the moment a cooldown lets a new file in.
         let maxAge = min(600, Int(config.indexTTLSeconds), page.validUntil.map { max(0, Int($0 - now)) } ?? Int.max)
         var headers = [
@@ -272,6 +341,9 @@ final class PageCache {
 
     /// Abandons every page fetch (shutdown).
     func shutdown() {
+        // Renders under way stop; their clients' connections close with the server.
+        shuttingDown = true
+        renders.removeAll()
         for fetch in Array(fetches.values) { curl.cancel(fetch.transfer) }
         fetches.removeAll()
     }
