@@ -93,6 +93,9 @@ public final class CacheIndex {
         pagesSeen[name] ?? page(name, load: loadPage)?.fetchedAt
     }
 
+    /// Whether the page is stored but not read since start-up: asking its date would read it.
+    public func isStoredUnread(_ name: ProjectName) -> Bool { pagesSeen[name] == nil && storedPages.contains(name) }
+
     /// The page from memory, else read from disk with `load` (then kept while the budget allows).
     public func page(_ name: ProjectName, load: (ProjectName) -> ProjectPage?) -> ProjectPage? {
         if let page = pages.get(name) { return page }

@@ -18,6 +18,9 @@ public protocol CacheStorage: AnyObject {
     // Pages.
     func loadPage(_ name: ProjectName) -> ProjectPage?
     func savePage(_ page: ProjectPage, as name: ProjectName) throws
+    /// The stored page's bytes in PageCodec's form, for a big page to be decoded a slice at
+    /// a time; nil: not at hand in that form (then `loadPage` reads it whole).
+    func storedPageBytes(_ name: ProjectName) -> [UInt8]?
 
     // Files.
     /// A stored file, opened for sending.
@@ -30,6 +33,10 @@ public protocol CacheStorage: AnyObject {
     func commit(_ temp: TempFile, as key: FileKey) throws
     /// Drops a download that failed or was abandoned.
     func discard(_ temp: TempFile)
+}
+
+extension CacheStorage {
+    func storedPageBytes(_ name: ProjectName) -> [UInt8]? { nil }
 }
 
 /// The answer to `CacheStorage.open`.

@@ -33,6 +33,8 @@ final class PageCache {
     private let rendered: RenderedPages
     /// Big page variants being rendered a slice per loop iteration (one per variant).
     private var renders: [RenderedPages.Key: PageRenderJob] = [:]
+    /// Big stored pages being read from disk a slice per loop iteration (one per project).
+    private var loads: [ProjectName: PageLoad] = [:]
     private var shuttingDown = false
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
@@ -98,8 +100,9 @@ final class PageCache {
         }
     }
 
-    /// Big page renders under way (for tests and /+status).
+    /// Big page renders and big stored pages' reads under way (for tests).
     var rendersInProgress: Int { renders.count }
+    var loadsInProgress: Int { loads.count }
 
     func serve(_ name: ProjectName, alias: Bool, exchange: Exchange) {
         let request = exchange.request
@@ -111,7 +114,15 @@ final class PageCache {
         let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
+        // The first request after a restart: its date is in the page, read a slice at a time.
+        if index.isStoredUnread(name) {
+            return readStored(name) { [self] _ in serve(name, variant, exchange: exchange) }
+        }
+        serve(name, variant, exchange: exchange)
+    }
 
+    private func serve(_ name: ProjectName, _ variant: Variant, exchange: Exchange) {
+        let request = exchange.request
         // Only when the page was stored: a page served from its rendered body is not read again.
         let storedAt = index.fetchedAt(name)
         let now = clock.now
@@ -119,7 +130,7 @@ final class PageCache {
                                            knownMissing: notFound.contains(name, now: now), breakerOpen: health.breakerOpen))
         switch decision {
         case .serveStored(let result):
-            return respond(name, variant, cache: result, page: { stored(name) }) { [self] served in
+            return respond(name, variant, cache: result, page: { [self] in readStored(name, then: $0) }) { [self] served in
                 // No page after all (removed behind our back): ask upstream.
                 if let served { exchange.send(served) } else { fetchAndServe(name, variant, storedAt: nil, exchange: exchange) }
             }
@@ -230,6 +241,7 @@ final class PageCache {
 
     /// Indexes and stores a page; its renderings are dropped unless only its date changed (a 304).
     private func remember(_ page: ProjectPage, as name: ProjectName, contentChanged: Bool = true) {
+        loads.removeValue(forKey: name)  // a read under way is of the page this one replaces
         index.remember(page, as: name)
         if contentChanged { invalidate(name) }
         do { try store.savePage(page, as: name) } catch {
@@ -239,15 +251,15 @@ final class PageCache {
 
     private func respond(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult, exchange: Exchange) {
         // A page in hand always gives a response.
-        respond(name, variant, cache: cache, page: { page }) { exchange.send($0!) }
+        respond(name, variant, cache: cache, page: { $0(page) }) { exchange.send($0!) }
     }
 
     /// Answers with the page's rendered body, else renders it from `page()` (read only
     /// then): small pages at once, big ones a slice per loop iteration (`PageRenderJob`),
     /// every request for that variant waiting for the one render. nil: there is no page
     /// after all (removed behind our back).
-    private func respond(_ name: ProjectName, _ variant: Variant, cache: CacheResult, page source: () -> ProjectPage?,
-                         then answer: @escaping (Response?) -> Void) {
+    private func respond(_ name: ProjectName, _ variant: Variant, cache: CacheResult,
+                         page source: (@escaping (ProjectPage?) -> Void) -> Void, then answer: @escaping (Response?) -> Void) {
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let now = clock.now
         if let kept = rendered.cached(key, now: now) { return answer(response(kept, name, variant, cache: cache)) }
@@ -255,19 +267,63 @@ final class PageCache {
             answer(made.map { response($0, name, variant, cache: cache) } ?? .error(500, "rendering the page of \(name) failed"))
         }
         if let running = renders[key] { return running.join(reply) }
-        guard let page = source() else { return answer(nil) }
+        source { [self] page in
+            guard let page else { return answer(nil) }
+            // Rendered, or begun, while the page was read.
+            if let kept = rendered.cached(key, now: clock.now) { return reply(kept) }
+            if let running = renders[key] { return running.join(reply) }
+            render(page, key, variant, reply: reply)
+        }
+    }
+
+    private func render(_ page: ProjectPage, _ key: RenderedPages.Key, _ variant: Variant,
+                        reply: @escaping (RenderedPages.Rendered?) -> Void) {
+        let now = clock.now
+        let name = key.project
         let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
         // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
         let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
         guard filtered.files.count > PageRenderJob.slicedAbove, !shuttingDown else {
-            let made = rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) }
-            return answer(response(made, name, variant, cache: cache))
+            return reply(rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) })
         }
         let job = PageRenderJob(key: key, page: filtered, filesPrefix: prefix, validUntil: changesAt,
                                 spillAbove: rendered.spillAbove) { [store] in try PageCache.unlinkedFile(in: store) }
         job.join(reply)
         renders[key] = job
         loop.execute { [weak self] in self?.step(job) }
+    }
+
+    /// A stored page: from memory, else from disk; a big one is decoded a slice per loop
+    /// iteration (`PageCodec.Decoder`), every request for it waiting for the one read.
+    private func readStored(_ name: ProjectName, then use: @escaping (ProjectPage?) -> Void) {
+        if let inMemory = index.page(name, load: { _ in nil }) { return use(inMemory) }
+        if let running = loads[name] { return running.waiters.append(use) }
+        // Another store, or an earlier version's form: read whole.
+        guard !shuttingDown, let bytes = store.storedPageBytes(name) else { return use(stored(name)) }
+        let load = PageLoad(name: name, decoder: PageCodec.Decoder(bytes))
+        load.waiters.append(use)
+        loads[name] = load
+        stepLoad(load)  // a small page is read in this first step
+    }
+
+    private func stepLoad(_ load: PageLoad) {
+        guard !shuttingDown else { return }
+        let progress = load.decoder.step(maxFiles: PageLoad.filesPerSlice)
+        if case .more = progress {
+            loop.execute { [weak self] in self?.stepLoad(load) }
+            return
+        }
+        let current = loads[load.name] === load
+        if current { loads.removeValue(forKey: load.name) }
+        var page: ProjectPage?
+        if current, case .done(let read) = progress {
+            page = index.page(load.name, load: { _ in read })  // now in memory, its files known
+        } else if !current {
+            page = stored(load.name)  // replaced while it was read: the page as it is now
+        } else {
+            logger.warning("stored_page_unreadable", ["project": load.name.normalized])
+        }
+        for waiter in load.waiters { waiter(page) }
     }
 
     /// One slice of a big render; the next is queued behind whatever else the loop has to do.
@@ -344,6 +400,7 @@ final class PageCache {
         // Renders under way stop; their clients' connections close with the server.
         shuttingDown = true
         renders.removeAll()
+        loads.removeAll()
         for fetch in Array(fetches.values) { curl.cancel(fetch.transfer) }
         fetches.removeAll()
     }

@@ -61,6 +61,33 @@ import Upstream
     }
 }
 
+/// A big stored page read a slice at a time is the page `decode` reads in one go.
+@Suite struct PageDecoderTests {
+    @Test func slicesReadTheSamePage() {
+        let page = PageStorageTests.bigPage("big", files: 5_500)
+        let bytes = PageCodec.encode(page)
+        var decoder = PageCodec.Decoder(bytes)
+        var steps = 0
+        var read: ProjectPage?
+        while read == nil && steps < 100 {
+            steps += 1
+            switch decoder.step(maxFiles: 1_000) {
+            case .more: continue
+            case .done(let p): read = p
+            case .malformed: Issue.record("malformed"); return
+            }
+        }
+        #expect(steps == 6 && read == page)
+        // Cut short or with bytes to spare: malformed, found in the slice that reaches the end.
+        for broken in [Array(bytes.dropLast(3)), bytes + [0]] {
+            var decoder = PageCodec.Decoder(broken)
+            var outcome = decoder.step(maxFiles: 1_000)
+            for _ in 0..<10 { if case .more = outcome { outcome = decoder.step(maxFiles: 1_000) } }
+            guard case .malformed = outcome else { Issue.record("not malformed"); return }
+        }
+    }
+}
+
 /// An upstream with one big project page and one small one.
 final class BigIndex: HTTPResponder {
     let files: Int
@@ -84,6 +111,7 @@ final class BigIndex: HTTPResponder {
 @Suite(.serialized) final class BigPageLoopTests {
     let loop: EventLoop
     let upstream = BigIndex(files: 20_000)
+    let config: ProxyConfig
     let upstreamServer: Server
     let proxy: PyPIProxy
     let proxyServer: Server
@@ -97,7 +125,7 @@ final class BigIndex: HTTPResponder {
         let upstreamPort = try Socket.localPort(upstreamListener)
         upstreamServer = Server(loop: loop, listener: upstreamListener, responder: upstream, logger: Logger(level: .error))
         try upstreamServer.start()
-        let config = ProxyConfig(dataDirectory: "/tmp/wheelhouse-bigpage-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))",
+        config = ProxyConfig(dataDirectory: "/tmp/wheelhouse-bigpage-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))",
                                  upstream: "http://127.0.0.1:\(upstreamPort)/simple/")
         proxy = try PyPIProxy(config: config, loop: loop, logger: Logger(level: .error), clock: ManualClock())
         let proxyListener = try Socket.listen(host: "127.0.0.1", port: 0)
@@ -113,11 +141,11 @@ final class BigIndex: HTTPResponder {
         upstreamServer.stop()
     }
 
-    func start(_ path: String, accept: String = "application/vnd.pypi.simple.v1+json") -> Fetched {
+    func start(_ path: String, accept: String = "application/vnd.pypi.simple.v1+json", port: UInt16? = nil) -> Fetched {
         let fetched = Fetched()
         var options = Transfer.Options()
         options.headers = ["Accept: \(accept)"]
-        let transfer = Transfer(url: "http://127.0.0.1:\(proxyPort)\(path)", options: options)
+        let transfer = Transfer(url: "http://127.0.0.1:\(port ?? proxyPort)\(path)", options: options)
         transfer.delegate = fetched
         clients.add(transfer)
         return fetched
@@ -165,6 +193,29 @@ final class BigIndex: HTTPResponder {
         try turns { first.done && late.done }
         #expect(first.status == 200 && late.status == 200 && first.body == late.body)
         #expect(proxy.pages.renderCount == 1)  // only the render that began after the change is kept
+    }
+
+    @Test func afterARestartABigStoredPageIsReadInSlicesWhileOthersAreAnswered() throws {
+        let first = start(big)
+        try turns { first.done }
+        // A second wheelhouse on the same cache directory: the page is on disk only.
+        // Fresh for the page policy: served from disk, upstream not asked.
+        let restarted = try PyPIProxy(config: config, loop: loop, logger: Logger(level: .error), clock: ManualClock())
+        defer { restarted.shutdown() }
+        let listener = try Socket.listen(host: "127.0.0.1", port: 0)
+        let port = try Socket.localPort(listener)
+        let server = Server(loop: loop, listener: listener, responder: restarted, logger: Logger(level: .error))
+        try server.start()
+        defer { server.stop() }
+        let again = start(big, port: port), twice = start(big, port: port)
+        try turns { restarted.pages.loadsInProgress == 1 }
+        let status = start("/+status", port: port)
+        try turns { status.done || again.done }
+        #expect(status.done && status.status == 200)
+        #expect(!again.done, "the stored page was read and rendered in one go")
+        try turns { again.done && twice.done }
+        #expect(again.status == 200 && again.body == first.body && twice.body == first.body)
+        #expect(upstream.pageRequests == 1 && restarted.pages.renderCount == 1)
     }
 
     @Test func shutdownMidRenderStopsIt() throws {
