@@ -134,11 +134,12 @@ def measure(wh, what):
     stop.set()
     prober.join()
     during = [lat for t, lat in samples if start <= t <= start + took]
-    worst = max(lat for _, lat in samples)
+    worst_at, worst = max(samples, key=lambda s: s[1])
     peak, rss = peak_rss_mb(wh.pid)
     print(f"[{what}] page status={resp.status} bytes={size} took_ms={took * 1000:.0f} wheelhouse_cpu_ms={cpu}")
     print(f"status_probes={len(samples)} during_page={len(during)} max_stall_ms={worst * 1000:.1f}"
-          f" p99_ms={sorted(during)[int(len(during) * 0.99)] * 1000 if during else 0:.1f}")
+          f" p99_ms={sorted(during)[int(len(during) * 0.99)] * 1000 if during else 0:.1f}"
+          f" slowest_began_ms={(worst_at - start) * 1000:.0f} (after the page was asked for)")
     print(f"rss_idle_mb={rss_idle} peak_rss_mb={peak} rss_after_mb={rss}")
     for line in wh.read_log().splitlines():
         if "upstream_page" in line:
