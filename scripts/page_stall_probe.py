@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How long does a big upstream page stall wheelhouse's event loop?
 
-    scripts/page_stall_probe.py BINARY [--files 100000] [--gzip] [--html]
+    scripts/page_stall_probe.py BINARY [--files 100000] [--gzip] [--html] [--restart]
 
 Generates one PyPI-like project page of --files files (url, hashes, requires-python,
 upload-time, size, core-metadata, yanked on some), serves it from a local upstream
@@ -115,12 +115,44 @@ def peak_rss_mb(pid):
     return int(fields["VmHWM"].split()[0]) // 1024, int(fields["VmRSS"].split()[0]) // 1024
 
 
+def measure(wh, what):
+    """Asks for the page while /+status is probed every 2 ms; prints the figures."""
+    rss_idle, _ = peak_rss_mb(wh.pid)
+    stop, samples = threading.Event(), []
+    prober = threading.Thread(target=probe, args=(wh.port, stop, samples))
+    prober.start()
+    time.sleep(0.3)
+    cpu_before = cpu_ms(wh.pid)
+    start = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", wh.port, timeout=600)
+    conn.request("GET", "/root/pypi/+simple/big/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    resp = conn.getresponse()
+    size = len(resp.read())
+    took = time.monotonic() - start
+    cpu = cpu_ms(wh.pid) - cpu_before
+    time.sleep(0.3)
+    stop.set()
+    prober.join()
+    during = [lat for t, lat in samples if start <= t <= start + took]
+    worst_at, worst = max(samples, key=lambda s: s[1])
+    peak, rss = peak_rss_mb(wh.pid)
+    print(f"[{what}] page status={resp.status} bytes={size} took_ms={took * 1000:.0f} wheelhouse_cpu_ms={cpu}")
+    print(f"status_probes={len(samples)} during_page={len(during)} max_stall_ms={worst * 1000:.1f}"
+          f" p99_ms={sorted(during)[int(len(during) * 0.99)] * 1000 if during else 0:.1f}"
+          f" slowest_began_ms={(worst_at - start) * 1000:.0f} (after the page was asked for)")
+    print(f"rss_idle_mb={rss_idle} peak_rss_mb={peak} rss_after_mb={rss}")
+    for line in wh.read_log().splitlines():
+        if "upstream_page" in line:
+            print(line)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("binary", nargs="?")
     p.add_argument("--files", type=int, default=100_000)
     p.add_argument("--gzip", action="store_true")
     p.add_argument("--html", action="store_true")
+    p.add_argument("--restart", action="store_true", help="then restart wheelhouse and ask for the page again")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
@@ -138,32 +170,13 @@ def main():
             print(open(up_log).read().strip())
             wh = harness.Wheelhouse(args.binary, os.path.join(tmp, "data"), f"http://127.0.0.1:{up_port}/simple/",
                                     os.path.join(tmp, "wh.log"), "--log-level", "debug")
-            rss_idle, _ = peak_rss_mb(wh.pid)
-            stop, samples = threading.Event(), []
-            prober = threading.Thread(target=probe, args=(wh.port, stop, samples))
-            prober.start()
-            time.sleep(0.3)
-            cpu_before = cpu_ms(wh.pid)
-            start = time.monotonic()
-            conn = http.client.HTTPConnection("127.0.0.1", wh.port, timeout=600)
-            conn.request("GET", "/root/pypi/+simple/big/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-            resp = conn.getresponse()
-            size = len(resp.read())
-            took = time.monotonic() - start
-            cpu = cpu_ms(wh.pid) - cpu_before
-            time.sleep(0.3)
-            stop.set()
-            prober.join()
-            during = [lat for t, lat in samples if start <= t <= start + took]
-            worst = max(lat for _, lat in samples)
-            peak, rss = peak_rss_mb(wh.pid)
-            print(f"page status={resp.status} bytes={size} took_ms={took * 1000:.0f} wheelhouse_cpu_ms={cpu}")
-            print(f"status_probes={len(samples)} during_page={len(during)} max_stall_ms={worst * 1000:.1f}"
-                  f" p99_ms={sorted(during)[int(len(during) * 0.99)] * 1000 if during else 0:.1f}")
-            print(f"rss_idle_mb={rss_idle} peak_rss_mb={peak} rss_after_mb={rss}")
-            for line in wh.read_log().splitlines():
-                if "upstream_page" in line:
-                    print(line)
+            measure(wh, "fetched from upstream")
+            if args.restart:
+                # (b) the same page after a restart: read from disk, rendered anew.
+                wh.stop()
+                wh = harness.Wheelhouse(args.binary, os.path.join(tmp, "data"), f"http://127.0.0.1:{up_port}/simple/",
+                                        os.path.join(tmp, "wh2.log"), "--log-level", "debug")
+                measure(wh, "after a restart")
         finally:
             if wh:
                 wh.stop()

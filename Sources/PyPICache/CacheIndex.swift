@@ -94,6 +94,11 @@ public final class CacheIndex {
         pagesSeen[name] ?? page(name, load: loadPage)?.fetchedAt
     }
 
+    /// Whether a page of the project is stored (read or not), without reading it.
+    public func hasStoredPage(_ name: ProjectName) -> Bool { storedPages.contains(name) }
+    /// Whether the page is stored but not read since start-up: asking its date would read it.
+    public func isStoredUnread(_ name: ProjectName) -> Bool { pagesSeen[name] == nil && storedPages.contains(name) }
+
     /// The page from memory, else read from disk with `load` (then kept while the budget allows).
     public func page(_ name: ProjectName, load: (ProjectName) -> ProjectPage?) -> ProjectPage? {
         if let page = pages.get(name) { return page }

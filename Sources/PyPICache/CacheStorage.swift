@@ -18,6 +18,9 @@ public protocol CacheStorage: AnyObject {
     // Pages.
     func loadPage(_ name: ProjectName) -> ProjectPage?
     func savePage(_ page: ProjectPage, as name: ProjectName) throws
+    /// The stored page's bytes in PageCodec's form, for a big page to be decoded a slice at
+    /// a time; nil: not at hand in that form (then `loadPage` reads it whole).
+    func storedPageBytes(_ name: ProjectName) -> [UInt8]?
 
     // Files.
     /// A stored file, opened for sending.
@@ -55,6 +58,10 @@ extension CacheStorage {
     public func releaseOpen(_ key: FileKey) {}
     public func lastUse(of key: FileKey) -> Double? { nil }
     public func markUsed(_ key: FileKey, at seconds: Double) {}
+}
+
+extension CacheStorage {
+    func storedPageBytes(_ name: ProjectName) -> [UInt8]? { nil }
 }
 
 /// The answer to `CacheStorage.open`.

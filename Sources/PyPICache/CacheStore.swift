@@ -84,6 +84,8 @@ public final class CacheStore: CacheStorage {
         return page
     }
 
+    public func storedPageBytes(_ name: ProjectName) -> [UInt8]? { try? Files.readAll(pagePath(name)) }
+
     public func savePage(_ page: ProjectPage, as name: ProjectName) throws {
         try writeAtomically(PageCodec.encode(page), to: pagePath(name))
         Files.remove(legacyPagePath(name))  // else a later start would list both forms

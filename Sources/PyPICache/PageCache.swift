@@ -20,11 +20,11 @@ final class PageCache {
     let curl: CurlMulti
     private let config: ProxyConfig
     private let connectPolicy: ConnectPolicy
-    private let loop: EventLoop
+    let loop: EventLoop
     private let clock: WallClock
-    private let logger: Logger
-    private let index: CacheIndex
-    private let store: CacheStorage
+    let logger: Logger
+    let index: CacheIndex
+    let store: CacheStorage
     private let stats: CacheStats
     private let health: UpstreamHealth
     private let metadata: WheelMetadata
@@ -33,6 +33,11 @@ final class PageCache {
     private let rendered: RenderedPages
     /// The shared bucket (`--s3-endpoint`): pages this node lacks are looked for there first.
     var shared: SharedTier?
+    /// Big page variants being rendered a slice per loop iteration (one per variant).
+    private var renders: [RenderedPages.Key: PageRenderJob] = [:]
+    /// Big stored pages being read from disk a slice per loop iteration (one per project).
+    var loads: [ProjectName: PageLoad] = [:]
+    private(set) var shuttingDown = false
 
     init(config: ProxyConfig, connectPolicy: ConnectPolicy, curl: CurlMulti, loop: EventLoop, clock: WallClock, logger: Logger,
          index: CacheIndex, store: CacheStorage, stats: CacheStats, health: UpstreamHealth, metadata: WheelMetadata) {
@@ -50,17 +55,22 @@ final class PageCache {
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
         rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2) { [store, logger] body in
-            // A body too big for memory: an unlinked temp file, so nothing is left behind.
             do {
-                let temp = try store.createTemp()
-                Files.remove(temp.path)  // the descriptor keeps the bytes; a crash leaves nothing
-                try body.withUnsafeBytes { try Files.writeAll(temp.fd, $0) }
-                return temp.fd
+                let fd = try PageCache.unlinkedFile(in: store)
+                try body.withUnsafeBytes { try Files.writeAll(fd, $0) }
+                return fd
             } catch {
                 logger.warning("rendered_page_spill_failed", ["bytes": String(body.count), "error": "\(error)"])
                 return nil
             }
         }
+    }
+
+    /// A body too big for memory: an unlinked temp file, so nothing is left behind.
+    private static func unlinkedFile(in store: CacheStorage) throws -> FileDescriptor {
+        let temp = try store.createTemp()
+        Files.remove(temp.path)  // the descriptor keeps the bytes; a crash leaves nothing
+        return temp.fd
     }
 
     /// Rendered bodies in memory (for /+status), and how many renders were made.
@@ -73,9 +83,28 @@ final class PageCache {
     func isFresh(_ page: ProjectPage) -> Bool { policy.isFresh(fetchedAt: page.fetchedAt, now: clock.now) }
 
     /// A project's cached files changed: its renderings list sizes and metadata anew.
-    func invalidate(_ project: ProjectName) { rendered.invalidate(project) }
+    func invalidate(_ project: ProjectName) {
+        rendered.invalidate(project)
+        abandonRenders { $0.project == project }
+    }
     /// Upstream's reachability changed: every page's file list may change.
-    func invalidateAll() { rendered.invalidateAll() }
+    func invalidateAll() {
+        rendered.invalidateAll()
+        abandonRenders { _ in true }
+    }
+
+    /// Renders under way for what changed finish for the requests that already wait
+    /// (they asked before the change) but are not kept; later requests render anew.
+    private func abandonRenders(_ affected: (RenderedPages.Key) -> Bool) {
+        for (key, job) in renders where affected(key) {
+            job.publishable = false
+            renders.removeValue(forKey: key)
+        }
+    }
+
+    /// Big page renders and big stored pages' reads under way (for tests).
+    var rendersInProgress: Int { renders.count }
+    var loadsInProgress: Int { loads.count }
 
     func serve(_ name: ProjectName, alias: Bool, exchange: Exchange) {
         let request = exchange.request
@@ -88,7 +117,15 @@ final class PageCache {
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
         if shouldReadSharedPage(name) { return readSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) } }
+        // The first request after a restart: its date is in the page, read a slice at a time.
+        if index.isStoredUnread(name) {
+            return readStored(name) { [self] _ in serve(name, variant, exchange: exchange) }
+        }
+        serve(name, variant, exchange: exchange)
+    }
 
+    private func serve(_ name: ProjectName, _ variant: Variant, exchange: Exchange) {
+        let request = exchange.request
         // Only when the page was stored: a page served from its rendered body is not read again.
         let storedAt = index.fetchedAt(name)
         let now = clock.now
@@ -96,7 +133,10 @@ final class PageCache {
                                            knownMissing: notFound.contains(name, now: now), breakerOpen: health.breakerOpen))
         switch decision {
         case .serveStored(let result):
-            if let served = response(name, variant, cache: result, page: { stored(name) }) { return exchange.send(served) }
+            return respond(name, variant, cache: result, page: { [self] in readStored(name, then: $0) }) { [self] served in
+                // No page after all (removed behind our back): ask upstream.
+                if let served { exchange.send(served) } else { fetchAndServe(name, variant, storedAt: nil, exchange: exchange) }
+            }
         case .notCachedOffline:
             return exchange.send(.error(404, "offline mode: project \(name) is not cached"))
         case .notCachedOnlyIfCached:
@@ -108,20 +148,24 @@ final class PageCache {
         case .fetch:
             break
         }
+        fetchAndServe(name, variant, storedAt: storedAt, exchange: exchange)
+    }
+
+    private func fetchAndServe(_ name: ProjectName, _ variant: Variant, storedAt: Double?, exchange: Exchange) {
         fetch(name, revalidating: storedAt == nil ? nil : stored(name)) { [self] outcome in
             switch outcome {
             case .fetched(let page):
-                exchange.send(response(page, name: name, variant, cache: .miss))
+                respond(page, name: name, variant, cache: .miss, exchange: exchange)
             case .notModified:
                 let page = stored(name) ?? ProjectPage(name: name.normalized, files: [])
-                exchange.send(response(page, name: name, variant, cache: .hit))
+                respond(page, name: name, variant, cache: .hit, exchange: exchange)
             case .notFound:
                 exchange.send(.error(404, "project \(name) not found upstream"))
             case .failed(let reason, let timedOut):
                 let stale = stored(name)
                 if let result = policy.afterFailure(stored: stale != nil), let stale {
                     logger.warning("serving_stale_page", ["project": name.normalized, "error": reason])
-                    exchange.send(response(stale, name: name, variant, cache: result))
+                    respond(stale, name: name, variant, cache: result, exchange: exchange)
                 } else {
                     exchange.send(.error(timedOut ? 504 : 502, "upstream failed for \(name): \(reason)"))
                 }
@@ -132,7 +176,7 @@ final class PageCache {
     /// True when this node has no copy of the page and the shared bucket should be asked
     /// first (a read is in flight to join, or the bucket was not asked lately).
     func shouldReadSharedPage(_ name: ProjectName) -> Bool {
-        guard let shared, !config.offline, stored(name) == nil else { return false }
+        guard let shared, !config.offline, !index.hasStoredPage(name) else { return false }
         return shared.shouldAskForPage(name)
     }
 
@@ -213,8 +257,9 @@ final class PageCache {
 
     /// Indexes and stores a page; its renderings are dropped unless only its date changed (a 304).
     private func remember(_ page: ProjectPage, as name: ProjectName, contentChanged: Bool = true) {
+        loads.removeValue(forKey: name)  // a read under way is of the page this one replaces
         index.remember(page, as: name)
-        if contentChanged { rendered.invalidate(name) }
+        if contentChanged { invalidate(name) }
         do {
             try store.savePage(page, as: name)
             shared?.pageStored(name)
@@ -223,25 +268,72 @@ final class PageCache {
         }
     }
 
-    private func response(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
+    private func respond(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult, exchange: Exchange) {
         // A page in hand always gives a response.
-        response(name, variant, cache: cache, page: { page })!
+        respond(name, variant, cache: cache, page: { $0(page) }) { exchange.send($0!) }
     }
 
-    /// The page's response from its rendered body, else rendered from `page()` (read only
-    /// then); nil when there is no page after all (removed behind our back).
-    private func response(_ name: ProjectName, _ variant: Variant, cache: CacheResult, page source: () -> ProjectPage?) -> Response? {
+    /// Answers with the page's rendered body, else renders it from `page()` (read only
+    /// then): small pages at once, big ones a slice per loop iteration (`PageRenderJob`),
+    /// every request for that variant waiting for the one render. nil: there is no page
+    /// after all (removed behind our back).
+    private func respond(_ name: ProjectName, _ variant: Variant, cache: CacheResult,
+                         page source: (@escaping (ProjectPage?) -> Void) -> Void, then answer: @escaping (Response?) -> Void) {
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let now = clock.now
-        let kept = rendered.cached(key, now: now)
-        guard let found = kept ?? source().map({ page in rendered.rendered(key, now: now) {
-            let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
-            // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-            let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
-            return (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt)
-        } }) else { return nil }
+        if let kept = rendered.cached(key, now: now) { return answer(response(kept, name, variant, cache: cache)) }
+        let reply = { [self] (made: RenderedPages.Rendered?) in
+            answer(made.map { response($0, name, variant, cache: cache) } ?? .error(500, "rendering the page of \(name) failed"))
+        }
+        if let running = renders[key] { return running.join(reply) }
+        source { [self] page in
+            guard let page else { return answer(nil) }
+            // Rendered, or begun, while the page was read.
+            if let kept = rendered.cached(key, now: clock.now) { return reply(kept) }
+            if let running = renders[key] { return running.join(reply) }
+            render(page, key, variant, reply: reply)
+        }
+    }
+
+    private func render(_ page: ProjectPage, _ key: RenderedPages.Key, _ variant: Variant,
+                        reply: @escaping (RenderedPages.Rendered?) -> Void) {
+        let now = clock.now
+        let name = key.project
+        let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
+        // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
+        let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
+        guard filtered.files.count > PageRenderJob.slicedAbove, !shuttingDown else {
+            return reply(rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) })
+        }
+        let job = PageRenderJob(key: key, page: filtered, filesPrefix: prefix, validUntil: changesAt,
+                                spillAbove: rendered.spillAbove) { [store] in try PageCache.unlinkedFile(in: store) }
+        job.join(reply)
+        renders[key] = job
+        loop.execute { [weak self] in self?.step(job) }
+    }
+
+    /// One slice of a big render; the next is queued behind whatever else the loop has to do.
+    private func step(_ job: PageRenderJob) {
+        guard !shuttingDown else { return }
+        let made: RenderedPages.Rendered?
+        do {
+            guard let done = try job.step() else {
+                loop.execute { [weak self] in self?.step(job) }
+                return
+            }
+            made = done
+        } catch {
+            logger.error("page_render_failed", ["project": job.key.project.normalized, "error": "\(error)"])
+            made = nil
+        }
+        if renders[job.key] === job { renders.removeValue(forKey: job.key) }
+        if let made, job.publishable { rendered.keep(job.key, made) }
+        for waiter in job.takeWaiters() { waiter(made) }
+    }
+
+    private func response(_ page: RenderedPages.Rendered, _ name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
+        let now = clock.now
         stats.served(.page, cache: cache, project: name, now: now)
-        let page = found
         // Clients must not keep a page past the moment a cooldown lets a new file in.
         let maxAge = min(600, Int(config.indexTTLSeconds), page.validUntil.map { max(0, Int($0 - now)) } ?? Int.max)
         var headers = [
@@ -277,20 +369,12 @@ final class PageCache {
         return shown
     }
 
-    /// The simple index root: the projects wheelhouse has pages for (not upstream's
-    /// whole list, which pip and uv never need).
-    func projectList() -> Response {
-        var html = "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"\(PageRenderer.apiVersion)\">\n"
-        html += "    <title>Simple index</title>\n  </head>\n  <body>\n"
-        for name in index.projectNames where config.releaseFilter.projectRefusal(name) == nil {
-            html += "    <a href=\"\(name.normalized)/\">\(name.normalized)</a><br/>\n"
-        }
-        html += "  </body>\n</html>\n"
-        return Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Array(html.utf8)))
-    }
-
     /// Abandons every page fetch (shutdown).
     func shutdown() {
+        // Renders under way stop; their clients' connections close with the server.
+        shuttingDown = true
+        renders.removeAll()
+        loads.removeAll()
         for fetch in Array(fetches.values) { curl.cancel(fetch.transfer) }
         fetches.removeAll()
     }

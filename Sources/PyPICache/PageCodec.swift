@@ -50,9 +50,46 @@ enum PageCodec {
     }
 
     static func decode(_ bytes: [UInt8]) -> ProjectPage? {
-        bytes.withUnsafeBytes { buffer in
-            var reader = Reader(buffer: buffer)
-            return reader.page()
+        var decoder = Decoder(bytes)
+        guard case .done(let page) = decoder.step(maxFiles: Int.max) else { return nil }
+        return page
+    }
+
+    /// Reads a page a slice of files at a time, so that a big one (100,000 files after a
+    /// restart) does not hold the loop for the whole read; `decode` is one step of it.
+    struct Decoder {
+        enum Progress { case more, done(ProjectPage), malformed }
+
+        private let bytes: [UInt8]
+        private var at = 0
+        /// The page without its files, once the head is read.
+        private var head: ProjectPage?
+        private var fileCount = 0
+
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        /// Reads the head with the first step, then up to `maxFiles` files.
+        mutating func step(maxFiles: Int) -> Progress {
+            var progress = Progress.malformed
+            let bytes = self.bytes
+            bytes.withUnsafeBytes { buffer in
+                var reader = Reader(buffer: buffer, at: at)
+                if head == nil {
+                    guard let (page, count) = reader.head() else { return }
+                    head = page
+                    fileCount = count
+                    head?.files.reserveCapacity(count)
+                }
+                let end = min(fileCount, head!.files.count + maxFiles)
+                while head!.files.count < end {
+                    guard let file = reader.file() else { return }
+                    head!.files.append(file)
+                }
+                at = reader.at
+                if head!.files.count < fileCount { progress = .more; return }
+                progress = reader.at == buffer.count ? .done(head!) : .malformed
+            }
+            return progress
         }
     }
 
@@ -81,7 +118,8 @@ enum PageCodec {
         let buffer: UnsafeRawBufferPointer
         var at = 0
 
-        mutating func page() -> ProjectPage? {
+        /// The page's head (no files yet) and its file count.
+        mutating func head() -> (ProjectPage, Int)? {
             guard buffer.count >= PageCodec.magic.count + 8,
                   PageCodec.magic.indices.allSatisfy({ buffer[$0] == PageCodec.magic[$0] }) else { return nil }
             at = PageCodec.magic.count
@@ -103,20 +141,18 @@ enum PageCodec {
             }
             // Each file takes at least 8 bytes: a count beyond that is corrupt, not a reason to reserve memory.
             guard let fileCount = number(), fileCount <= UInt64(buffer.count - at) / 8 else { return nil }
-            var files: [DistributionFile] = []
-            files.reserveCapacity(Int(fileCount))
-            for _ in 0..<fileCount {
-                guard let filename = string(), let url = string(), let sha256 = optional(), let requiresPython = optional(),
-                      let yanked = optional(), let size = number(), let uploadTime = optional(), let coreMetadata = optional(),
-                      size <= UInt64(Int.max)
-                else { return nil }
-                files.append(DistributionFile(filename: filename, url: url, sha256: sha256, requiresPython: requiresPython,
-                                              yanked: yanked, size: size == 0 ? nil : Int(size - 1), uploadTime: uploadTime,
-                                              coreMetadata: coreMetadata))
-            }
-            guard at == buffer.count else { return nil }
-            return ProjectPage(name: name, files: files, versions: versions, etag: etag, lastModified: lastModified,
-                               fetchedAt: Double(bitPattern: bits))
+            return (ProjectPage(name: name, files: [], versions: versions, etag: etag, lastModified: lastModified,
+                                fetchedAt: Double(bitPattern: bits)), Int(fileCount))
+        }
+
+        mutating func file() -> DistributionFile? {
+            guard let filename = string(), let url = string(), let sha256 = optional(), let requiresPython = optional(),
+                  let yanked = optional(), let size = number(), let uploadTime = optional(), let coreMetadata = optional(),
+                  size <= UInt64(Int.max)
+            else { return nil }
+            return DistributionFile(filename: filename, url: url, sha256: sha256, requiresPython: requiresPython,
+                                    yanked: yanked, size: size == 0 ? nil : Int(size - 1), uploadTime: uploadTime,
+                                    coreMetadata: coreMetadata)
         }
 
         mutating func number() -> UInt64? {

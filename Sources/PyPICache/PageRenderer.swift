@@ -14,11 +14,58 @@ public enum PageRenderer {
     /// renders in about a millisecond this way (per-character String appends took tens).
     public static func render(_ page: ProjectPage, as format: PageFormat, filesPrefix: String) -> [UInt8] {
         var out = PageBytes(capacity: 512 + page.files.count * 420)
-        switch format {
-        case .json: json(page, filesPrefix: filesPrefix, into: &out)
-        case .html, .legacyHTML: html(page, filesPrefix: filesPrefix, into: &out)
-        }
+        var first = true
+        head(page, as: format, into: &out)
+        files(page, page.files.indices, as: format, filesPrefix: filesPrefix, first: &first, into: &out)
+        tail(page, as: format, versions: format == .json ? versions(of: page) : [], into: &out)
         return out.bytes
+    }
+
+    // A page in three parts, so that a big one can be rendered a slice of files at a time
+    // (`PageRenderJob`) into the same bytes `render` writes in one go.
+
+    /// Everything before the first file.
+    static func head(_ page: ProjectPage, as format: PageFormat, into out: inout PageBytes) {
+        switch format {
+        case .json:
+            out.raw("{\"meta\":{\"api-version\":\"\(apiVersion(of: page))\"},\"name\":")
+            out.quoted(page.name)
+            out.raw(",\"files\":[")
+        case .html, .legacyHTML:
+            out.raw("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"\(apiVersion)\">\n    <title>Links for ")
+            out.html(page.name)
+            out.raw("</title>\n  </head>\n  <body>\n    <h1>Links for ")
+            out.html(page.name)
+            out.raw("</h1>\n")
+        }
+    }
+
+    /// The files in `range`; `first` says whether none was written yet (JSON commas).
+    static func files(_ page: ProjectPage, _ range: Range<Int>, as format: PageFormat, filesPrefix: String,
+                      first: inout Bool, into out: inout PageBytes) {
+        for file in page.files[range] {
+            guard let key = file.key else { continue }
+            switch format {
+            case .json: json(file, key: key, filesPrefix: filesPrefix, first: first, into: &out)
+            case .html, .legacyHTML: html(file, key: key, filesPrefix: filesPrefix, into: &out)
+            }
+            first = false
+        }
+    }
+
+    /// Everything after the last file; `versions` is `versions(of: page)` (JSON only).
+    static func tail(_ page: ProjectPage, as format: PageFormat, versions: [String], into out: inout PageBytes) {
+        switch format {
+        case .json:
+            out.raw("],\"versions\":[")
+            for (i, v) in versions.enumerated() {
+                if i > 0 { out.raw(",") }
+                out.quoted(v)
+            }
+            out.raw("]}")
+        case .html, .legacyHTML:
+            out.raw("  </body>\n</html>\n")
+        }
     }
 
     static func fileURL(_ file: DistributionFile, key: FileKey, prefix: String) -> String {
@@ -33,98 +80,75 @@ public enum PageRenderer {
         String(decoding: render(page, as: .json, filesPrefix: filesPrefix), as: UTF8.self)
     }
 
-    private static func html(_ page: ProjectPage, filesPrefix: String, into out: inout PageBytes) {
-        out.raw("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"\(apiVersion)\">\n    <title>Links for ")
-        out.html(page.name)
-        out.raw("</title>\n  </head>\n  <body>\n    <h1>Links for ")
-        out.html(page.name)
-        out.raw("</h1>\n")
-        for file in page.files {
-            guard let key = file.key else { continue }
-            out.raw("    <a href=\"")
-            out.html(filesPrefix)
-            out.fileLocation(key, filename: file.filename)
-            if let sha = file.sha256 {
-                out.raw("#sha256=")
-                out.html(sha)
-            }
-            out.raw("\"")
-            if let rp = file.requiresPython {
-                out.raw(" data-requires-python=\"")
-                out.html(rp)
-                out.raw("\"")
-            }
-            if let reason = file.yanked {
-                out.raw(" data-yanked=\"")
-                out.html(reason)
-                out.raw("\"")
-            }
-            if let metadata = file.coreMetadata {
-                // PEP 714: the new name, and the old one for older clients.
-                let value = metadata.isEmpty ? "true" : "sha256=" + metadata
-                out.raw(" data-core-metadata=\"")
-                out.html(value)
-                out.raw("\" data-dist-info-metadata=\"")
-                out.html(value)
-                out.raw("\"")
-            }
-            out.raw(">")
-            out.html(file.filename)
-            out.raw("</a><br/>\n")
+    private static func html(_ file: DistributionFile, key: FileKey, filesPrefix: String, into out: inout PageBytes) {
+        out.raw("    <a href=\"")
+        out.html(filesPrefix)
+        out.fileLocation(key, filename: file.filename)
+        if let sha = file.sha256 {
+            out.raw("#sha256=")
+            out.html(sha)
         }
-        out.raw("  </body>\n</html>\n")
+        out.raw("\"")
+        if let rp = file.requiresPython {
+            out.raw(" data-requires-python=\"")
+            out.html(rp)
+            out.raw("\"")
+        }
+        if let reason = file.yanked {
+            out.raw(" data-yanked=\"")
+            out.html(reason)
+            out.raw("\"")
+        }
+        if let metadata = file.coreMetadata {
+            // PEP 714: the new name, and the old one for older clients.
+            let value = metadata.isEmpty ? "true" : "sha256=" + metadata
+            out.raw(" data-core-metadata=\"")
+            out.html(value)
+            out.raw("\" data-dist-info-metadata=\"")
+            out.html(value)
+            out.raw("\"")
+        }
+        out.raw(">")
+        out.html(file.filename)
+        out.raw("</a><br/>\n")
     }
 
-    private static func json(_ page: ProjectPage, filesPrefix: String, into out: inout PageBytes) {
-        out.raw("{\"meta\":{\"api-version\":\"\(apiVersion(of: page))\"},\"name\":")
-        out.quoted(page.name)
-        out.raw(",\"files\":[")
-        var first = true
-        for file in page.files {
-            guard let key = file.key else { continue }
-            out.raw(first ? "{\"filename\":" : ",{\"filename\":")
-            first = false
-            out.quoted(file.filename)
-            out.raw(",\"url\":\"")
-            out.jsonEscaped(filesPrefix)
-            out.fileLocation(key, filename: file.filename)
-            out.raw("\",\"hashes\":{")
-            if let sha = file.sha256 {
-                out.raw("\"sha256\":")
-                out.quoted(sha)
-            }
-            out.raw("}")
-            if let rp = file.requiresPython {
-                out.raw(",\"requires-python\":")
-                out.quoted(rp)
-            }
-            if let reason = file.yanked {
-                out.raw(",\"yanked\":")
-                if reason.isEmpty { out.raw("true") } else { out.quoted(reason) }
-            }
-            if let size = file.size { out.raw(",\"size\":\(size)") }
-            if let t = file.uploadTime {
-                out.raw(",\"upload-time\":")
-                out.quoted(t)
-            }
-            if let metadata = file.coreMetadata {
-                // PEP 714: JSON carries only the new key; pip 22.3-23.1 crash on the old one.
-                if metadata.isEmpty {
-                    out.raw(",\"core-metadata\":true")
-                } else {
-                    out.raw(",\"core-metadata\":{\"sha256\":")
-                    out.quoted(metadata)
-                    out.raw("}")
-                }
-            }
-            out.raw("}")
+    private static func json(_ file: DistributionFile, key: FileKey, filesPrefix: String, first: Bool, into out: inout PageBytes) {
+        out.raw(first ? "{\"filename\":" : ",{\"filename\":")
+        out.quoted(file.filename)
+        out.raw(",\"url\":\"")
+        out.jsonEscaped(filesPrefix)
+        out.fileLocation(key, filename: file.filename)
+        out.raw("\",\"hashes\":{")
+        if let sha = file.sha256 {
+            out.raw("\"sha256\":")
+            out.quoted(sha)
         }
-        out.raw("],\"versions\":[")
-        for (i, v) in versions(of: page).enumerated() {
-            if i > 0 { out.raw(",") }
-            out.quoted(v)
+        out.raw("}")
+        if let rp = file.requiresPython {
+            out.raw(",\"requires-python\":")
+            out.quoted(rp)
         }
-        out.raw("]}")
+        if let reason = file.yanked {
+            out.raw(",\"yanked\":")
+            if reason.isEmpty { out.raw("true") } else { out.quoted(reason) }
+        }
+        if let size = file.size { out.raw(",\"size\":\(size)") }
+        if let t = file.uploadTime {
+            out.raw(",\"upload-time\":")
+            out.quoted(t)
+        }
+        if let metadata = file.coreMetadata {
+            // PEP 714: JSON carries only the new key; pip 22.3-23.1 crash on the old one.
+            if metadata.isEmpty {
+                out.raw(",\"core-metadata\":true")
+            } else {
+                out.raw(",\"core-metadata\":{\"sha256\":")
+                out.quoted(metadata)
+                out.raw("}")
+            }
+        }
+        out.raw("}")
     }
 
     /// PEP 700 `versions`: upstream's, or else the versions in the filenames, in first-seen order.
@@ -180,6 +204,12 @@ struct PageBytes {
     private(set) var bytes: [UInt8] = []
 
     init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    /// The bytes written since the last take (a slice of a page rendered in parts).
+    mutating func take() -> [UInt8] {
+        defer { bytes.removeAll(keepingCapacity: true) }
+        return bytes
+    }
 
     mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 

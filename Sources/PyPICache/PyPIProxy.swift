@@ -105,7 +105,7 @@ public final class PyPIProxy: HTTPResponder {
         case .metrics:
             exchange.send(StatusReport(snapshot: snapshot()).metricsResponse())
         case .projectList:
-            exchange.send(pages.projectList())
+            exchange.send(WebPages(snapshot: snapshot()).simpleIndex())
         case .project(let name, let alias):
             pages.serve(name, alias: alias, exchange: exchange)
         case .file(let key):

@@ -76,7 +76,7 @@ final class RenderedPages {
         // Strong ETags differ per encoding (RFC 9110 8.8.3). The bytes are named by two
         // checksums and the length: a sha256 of a 1 MB page cost more than rendering it.
         let etag = "\"" + Checksum.tag(body) + (key.gzip ? "-gz" : "") + "\""
-        if body.count + 128 > entries.budgetBytes / 4, let fd = spill(body) {
+        if body.count > spillAbove, let fd = spill(body) {
             let result = Rendered(body: .file(fd, length: body.count), etag: etag, validUntil: made.validUntil)
             entries.remove(key)
             spilled.put(key, result, cost: 1)
@@ -87,6 +87,23 @@ final class RenderedPages {
         entries.put(key, result, cost: body.count + 128)
         return result
     }
+
+    /// Keeps a rendering made elsewhere (a big page rendered in slices by a `PageRenderJob`):
+    /// a body in a file goes with the spilled ones, bytes with the others.
+    func keep(_ key: Key, _ made: Rendered) {
+        renderCount += 1
+        switch made.body {
+        case .file:
+            entries.remove(key)
+            spilled.put(key, made, cost: 1)
+        case .bytes(let bytes):
+            spilled.remove(key)
+            entries.put(key, made, cost: bytes.count + 128)
+        }
+    }
+
+    /// Bodies over this many bytes are kept in a file rather than in memory.
+    var spillAbove: Int { entries.budgetBytes / 4 - 128 }
 
     /// Every page at once: what pages list depends on whether upstream is reachable.
     func invalidateAll() {

@@ -7,6 +7,18 @@ import HTTPServer
 struct WebPages {
     let snapshot: ServerSnapshot
 
+    /// The simple index root: the projects wheelhouse has pages for (not upstream's
+    /// whole list, which pip and uv never need), denied ones left out.
+    func simpleIndex() -> Response {
+        var html = "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"\(PageRenderer.apiVersion)\">\n"
+        html += "    <title>Simple index</title>\n  </head>\n  <body>\n"
+        for name in snapshot.index.projectNames where snapshot.config.releaseFilter.projectRefusal(name) == nil {
+            html += "    <a href=\"\(name.normalized)/\">\(name.normalized)</a><br/>\n"
+        }
+        html += "  </body>\n</html>\n"
+        return Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Array(html.utf8)))
+    }
+
     func homePage() -> Response {
         let projects = projectSummaries()
         let totalBytes = snapshot.index.cachedBytes
