@@ -68,6 +68,8 @@ bench: release
 	@bench/setup.sh full
 	python3 bench/bench.py
 	python3 bench/realsize.py
+	@scripts/test-env.sh $(TEST_VENV)
+	$(TEST_VENV)/bin/python bench/bench_s3.py
 
 bench-smoke: release
 	@bench/setup.sh smoke
