@@ -59,9 +59,14 @@ public struct CacheCollector {
     public func purgePlan(_ project: ProjectName) -> (hasPage: Bool, files: [(key: FileKey, size: Int)]) {
         let page = store.loadPage(project)
         let named = Set((page?.files ?? []).compactMap(\.key))
+        // A name guess reads `mu-2fa-1.0.tar.gz` as project mu: files the stored pages of
+        // such longer names (`mu-2fa`) list are theirs, not this project's.
+        let longer = store.storedPageNames().filter { $0.normalized.hasPrefix(project.normalized + "-") }
+        let theirs = Set(longer.flatMap { (store.loadPage($0)?.files ?? []).compactMap(\.key) })
         let files = store.scanFiles().filter { key, _ in
             let subject = key.metadataSubject ?? key
-            return named.contains(subject) || ProjectName.guess(fromFilename: subject.filename) == project
+            if named.contains(subject) { return true }
+            return !theirs.contains(subject) && ProjectName.guess(fromFilename: subject.filename) == project
         }
         let hasPage = page != nil || store.storedPageNames().contains(project)
         return (hasPage, files.map { ($0.key, $0.value) }.sorted { $0.key.filename < $1.key.filename })

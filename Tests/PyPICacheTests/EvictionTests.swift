@@ -158,4 +158,18 @@ import Testing
         collector.apply(plan)
         #expect(Array(store.scanFiles().keys) == [c] && store.leftoverTempFiles().isEmpty)
     }
+
+    @Test func purgeLeavesFilesOfALongerNameThatTheGuessWouldTake() throws {
+        let store = try freshStore()
+        let mine = key(1, "mu-1.0.tar.gz"), theirs = key(2, "mu-2fa-1.0.tar.gz"), orphan = key(3, "mu-3.0-py3-none-any.whl")
+        for k in [mine, theirs, orphan] { try put(store, k, size: 10, usedAt: 1000) }
+        let hash = { (n: Int) in String(repeating: String(n), count: 64) }
+        try store.savePage(ProjectPage(name: "mu", files: [DistributionFile(filename: "mu-1.0.tar.gz", url: "https://x/mu-1.0.tar.gz", sha256: hash(1))]),
+                           as: ProjectName("mu")!)
+        try store.savePage(ProjectPage(name: "mu-2fa", files: [DistributionFile(filename: "mu-2fa-1.0.tar.gz", url: "https://x/m", sha256: hash(2))]),
+                           as: ProjectName("mu-2fa")!)
+        let plan = CacheCollector(store: store).purgePlan(ProjectName("mu")!)
+        // Its page's file, and a file no page names whose name says mu; never mu-2fa's.
+        #expect(plan.hasPage && Set(plan.files.map(\.key)) == [mine, orphan])
+    }
 }
