@@ -171,6 +171,13 @@ public final class CurlMulti: IOHandler {
             // is still in the multi; the transfer may need to discard it (see Transfer).
             var socket: curl_socket_t = CURL_SOCKET_BAD
             if ccurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &socket) != CURLE_OK { socket = CURL_SOCKET_BAD }
+            // libcurl answers with the connection's socket even when another transfer took that
+            // connection over inside the same curl_multi_socket_action call (a queued transfer
+            // starts as soon as this one frees the host's slot). Such a socket is watched again
+            // (an idle pooled one is not: libcurl removes it when the transfer detaches), and it
+            // is no longer this transfer's to judge: peeking would see the other response's
+            // bytes as leftovers and shutting it down would cut that response short.
+            if socket != CURL_SOCKET_BAD && loop.isRegistered(fd: socket) { socket = CURL_SOCKET_BAD }
             let removal = CurlCheck.multi(curl_multi_remove_handle(multi, easy), "curl_multi_remove_handle")
             guard let transfer = active.removeValue(forKey: easy) else { continue }
             transfer.pooledSocket = socket

@@ -169,6 +169,45 @@ def test_connection_after_an_overrun_is_not_reused(start_upstream, start_wheelho
     assert "HTTP/0.9" not in wh.read_log()
 
 
+def test_a_discarded_connection_never_cuts_the_transfer_that_took_it_over(start_upstream, start_wheelhouse, corpus,
+                                                                            tmp_path):
+    """31 files at once, more than the per-host connection limit, every other one corrupt.
+    A corrupt file's connection is discarded when its hash fails; libcurl may already have
+    handed that connection to a queued download in the same call. Shutting the socket down
+    then cut the good download short ("transfer closed with N bytes remaining"; 4 rounds
+    of 5 here). Every good file must arrive whole, from one upstream request each, in
+    each of three rounds on a fresh cache."""
+    import hashlib
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    entries = sorted((f for files in corpus[1].values() for f in files if f["size"] < 5_000_000),
+                     key=lambda f: f["filename"])
+    corrupt = {f["filename"] for f in entries[::2]}
+    up = start_upstream(*[a for name in sorted(corrupt) for a in ("--corrupt", name)])
+
+    def fetch(wh, entry):
+        return entry, raw_get(wh.port, file_url("", entry), timeout=60)
+
+    for round in range(1, 4):
+        http_get(f"http://127.0.0.1:{up.port}/_control?latency_ms=0")
+        wh = start_wheelhouse(up.url, str(tmp_path / f"data{round}"))
+        for project in corpus[1]:
+            assert http_get(f"{wh.url}/root/pypi/+simple/{project}/")[0] == 200
+        http_get(f"http://127.0.0.1:{up.port}/_control?latency_ms=150")  # all in flight together
+        with ThreadPoolExecutor(len(entries)) as pool:
+            results = list(pool.map(lambda e: fetch(wh, e), entries))
+        cut = []
+        for entry, (status, _, body, _) in results:
+            if entry["filename"] in corrupt:
+                assert hashlib.sha256(body).hexdigest() != entry["sha256"]
+            elif not (status.startswith(b"HTTP/1.1 200") and hashlib.sha256(body).hexdigest() == entry["sha256"]):
+                cut.append((entry["filename"], status, len(body), entry["size"]))
+        assert not cut, f"round {round}: good downloads cut short: {cut}"
+        counts = json.loads(http_get(f"http://127.0.0.1:{up.port}/_stats")[2])["counts"]
+        assert all(counts.get(f"/files/{e['filename']}") == round for e in entries if e["filename"] not in corrupt), counts
+        wh.stop()
+
+
 def test_a_file_of_another_size_than_the_page_says_is_refused_before_any_byte(start_upstream, start_wheelhouse, corpus, tmp_path):
     """PEP 700 `size` bounds a download: a body of another length (a swapped or padded
     object) gets a 502 with the reason instead of a 200 cut short, and is never cached."""

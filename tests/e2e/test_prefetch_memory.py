@@ -35,11 +35,6 @@ def peak_rss_kib(proc, timeout):
     return peak
 
 
-# Skipped in CI until the transfer failures it hits under load are understood: page and
-# metadata fetches from the fake upstream end in "transfer closed with N bytes remaining"
-# or "connection reset" in 1 of 3 CI runs (issue 13's note). Run it by hand:
-# WHEELHOUSE_PREFETCH_MEMORY=1 pytest tests/e2e/test_prefetch_memory.py
-@pytest.mark.skipif(not os.environ.get("WHEELHOUSE_PREFETCH_MEMORY"), reason="flaky under load; see the comment above")
 def test_prefetch_memory_with_real_size_pages(tmp_path):
     directory = str(tmp_path / "corpus")
     corpus_module.build_prefetch(directory, synthetic=PINS)
