@@ -199,6 +199,9 @@ final class PageCache {
         options.connectPolicy = connectPolicy
         options.totalTimeoutMS = config.pageTimeoutMS
         options.acceptCompressed = true
+        // Each buffer is parsed as it arrives: small ones bound what one libcurl call
+        // (up to ~100 buffers when a big page waits in the socket) holds the loop for.
+        options.bufferBytes = 16 * 1024
 
         let fetch = PageFetch(project: name, url: config.upstream + name.normalized + "/", options: options, logger: logger) { [self] fetch, outcome in
             finished(fetch, outcome, name: name)

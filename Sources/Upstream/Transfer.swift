@@ -60,6 +60,10 @@ public final class Transfer {
         /// A byte range to ask for (CURLOPT_RANGE: "first-last" or "-suffixLength"); nil: the whole body.
         /// Upstream may ignore it and answer 200 with everything: the delegate checks the status.
         public var range: String?
+        /// libcurl's receive buffer (CURLOPT_BUFFERSIZE). libcurl may read up to ~100 buffers
+        /// in one call when data waits, and the delegate handles each before the loop goes on:
+        /// large for files (fewer calls), small where each buffer costs work (pages are parsed).
+        public var bufferBytes = 128 * 1024
         public init() {}
     }
 
@@ -113,7 +117,7 @@ public final class Transfer {
         if o.totalTimeoutMS > 0 { check(ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, o.totalTimeoutMS), "CURLOPT_TIMEOUT_MS") }
         check(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, o.lowSpeedBytes), "CURLOPT_LOW_SPEED_LIMIT")
         check(ccurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, o.lowSpeedSeconds), "CURLOPT_LOW_SPEED_TIME")
-        check(ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 128 * 1024), "CURLOPT_BUFFERSIZE")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, o.bufferBytes), "CURLOPT_BUFFERSIZE")
         check(ccurl_easy_setopt_str(easy, CURLOPT_USERAGENT, "wheelhouse/0.1"), "CURLOPT_USERAGENT")
         if o.acceptCompressed { check(ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, ""), "CURLOPT_ACCEPT_ENCODING") }
         if o.headOnly { check(ccurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1), "CURLOPT_NOBODY") }
