@@ -52,6 +52,8 @@ public struct HTMLPageReader {
     private let projectName: String
     private let resolver: UpstreamURLResolver
     private var files: [DistributionFile] = []
+    /// Links kept so far.
+    var fileCount: Int { files.count }
 
     public init(baseURL: String, project: ProjectName) {
         projectName = project.normalized

@@ -282,6 +282,8 @@ struct FileList {
     private var full: [[DistributionFile]] = []
     private var current: [DistributionFile] = []
 
+    var count: Int { full.count * FileList.segmentSize + current.count }
+
     mutating func append(_ file: DistributionFile) {
         if current.count == FileList.segmentSize {
             full.append(current)

@@ -71,6 +71,8 @@ public struct JSONPageReader {
     var bytesRead = 0
     /// Why the page was refused (syntax); set once, then input is ignored.
     var syntaxError: String?
+    /// File entries kept so far.
+    var fileCount: Int { page.files.count }
 
     // The page half's state (JSONPageReader+Page.swift).
     var containers: [Container] = []

@@ -27,6 +27,10 @@ final class PageFetch: TransferDelegate {
     }
 
     static let maxBodyBytes = 64 << 20
+    /// More files than any PyPI page lists (the biggest, nightly builds with dozens of
+    /// wheels a day, list tens of thousands). The byte cap alone would let ~1.4 million
+    /// minimal entries through, a few hundred bytes each once parsed, stored and indexed.
+    static let maxFiles = 200_000
 
     let project: ProjectName
     private(set) var transfer: Transfer!
@@ -36,6 +40,7 @@ final class PageFetch: TransferDelegate {
     /// Decoded body bytes so far; past `maxBodyBytes` the fetch is refused.
     private var received = 0
     private var tooLarge = false
+    private var tooManyFiles = false
     /// CPU nanoseconds spent in the reader (for the debug timing line).
     private var parseNanoseconds: UInt64 = 0
     /// The costliest single chunk, and how many there were.
@@ -43,17 +48,20 @@ final class PageFetch: TransferDelegate {
     private var chunks = 0
     private let logger: Logger?
     private let maxBodyBytes: Int
+    private let maxFiles: Int
     private var waiters: [(Outcome) -> Void] = []
     var waiterCount: Int { waiters.count }
     /// File entries of the page left out as unusable (logged once per fetch).
     private(set) var skippedEntries = 0
     private let finished: (PageFetch, Outcome) -> Void
 
-    /// `maxBodyBytes` is a parameter for tests only.
+    /// `maxBodyBytes` and `maxFiles` are parameters for tests only.
     init(project: ProjectName, url: String, options: Transfer.Options, logger: Logger? = nil,
-         maxBodyBytes: Int = PageFetch.maxBodyBytes, finished: @escaping (PageFetch, Outcome) -> Void) {
+         maxBodyBytes: Int = PageFetch.maxBodyBytes, maxFiles: Int = PageFetch.maxFiles,
+         finished: @escaping (PageFetch, Outcome) -> Void) {
         self.project = project
         self.maxBodyBytes = maxBodyBytes
+        self.maxFiles = maxFiles
         self.logger = logger
         self.finished = finished
         transfer = Transfer(url: url, options: options)
@@ -97,6 +105,10 @@ final class PageFetch: TransferDelegate {
         parseNanoseconds += spent
         slowestChunkNanoseconds = max(slowestChunkNanoseconds, spent)
         chunks += 1
+        guard reader!.fileCount <= maxFiles else {
+            tooManyFiles = true
+            return false
+        }
         return reader!.failure == nil
     }
 
@@ -139,6 +151,7 @@ final class PageFetch: TransferDelegate {
         switch head.status {
         case 200:
             if tooLarge { return .failed("page larger than \(maxBodyBytes) bytes", timedOut: false) }
+            if tooManyFiles { return .failed("page lists more than \(maxFiles) files", timedOut: false) }
             if let failure = reader?.failure { return .failed(failure, timedOut: false) }
             if let error { return .failed(error.message, timedOut: error.timedOut) }
             guard var reader else { return .failed("no page", timedOut: false) }

@@ -86,6 +86,9 @@ public struct UpstreamPageReader {
         return html!.finish()
     }
 
+    /// File entries kept so far.
+    public var fileCount: Int { json?.fileCount ?? html?.fileCount ?? 0 }
+
     /// File entries left out as unusable (JSON pages count them).
     public var skipped: Int { json?.skipped ?? 0 }
 }

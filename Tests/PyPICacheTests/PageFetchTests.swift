@@ -34,12 +34,12 @@ final class OnePageIndex: HTTPResponder {
 
     deinit { server.stop() }
 
-    func fetch(limit: Int = PageFetch.maxBodyBytes) throws -> PageFetch.Outcome {
+    func fetch(limit: Int = PageFetch.maxBodyBytes, maxFiles: Int = PageFetch.maxFiles) throws -> PageFetch.Outcome {
         var options = Transfer.Options()
         options.acceptCompressed = true
         var outcome: PageFetch.Outcome?
         let fetch = PageFetch(project: ProjectName("big")!, url: "http://127.0.0.1:\(port)/simple/big/", options: options,
-                              maxBodyBytes: limit) { _, result in outcome = result }
+                              maxBodyBytes: limit, maxFiles: maxFiles) { _, result in outcome = result }
         curl.add(fetch.transfer)
         let deadline = EventLoop.now() + 20_000_000_000
         while outcome == nil && EventLoop.now() < deadline { try loop.runOnce(maxWaitMilliseconds: 100) }
@@ -88,6 +88,17 @@ final class OnePageIndex: HTTPResponder {
         #expect(failure(try fetch(limit: limit)) == "page larger than \(limit) bytes")
         // Under the cap, the same page reads.
         #expect(page(try fetch(limit: generated.body.count)) != nil)
+    }
+
+    @Test func aPageListingMoreFilesThanTheCapIsRefused() throws {
+        // Small entries pass the byte cap; the count of files read so far is checked per chunk.
+        for format in ["json", "html"] {
+            let generated = format == "json" ? PageFixtures.json(files: 3000) : PageFixtures.html(files: 3000)
+            index.body = generated.body
+            index.headers = [("Content-Type", format == "json" ? "application/json" : "text/html")]
+            #expect(failure(try fetch(maxFiles: 2000)) == "page lists more than 2000 files")
+            #expect(page(try fetch(maxFiles: 3000))?.files.count == 3000)
+        }
     }
 
     @Test func brokenJSONFailsWithTheReadersReason() throws {
