@@ -3,7 +3,7 @@ simple index on 127.0.0.1 and counts every request it receives.
 
     python3 fake_upstream.py --corpus DIR [--host 127.0.0.1] [--port 0] [--mode json|html]
                              [--corrupt FILENAME]... [--latency-ms N] [--rate-kbps N]
-                             [--no-metadata] [--synthetic PROJECTSxFILES] [--pad-files N] [--pad-table FILE]
+                             [--no-metadata] [--pad-files N] [--pad-table FILE]
 
 Like PyPI, it advertises PEP 658 core metadata for every wheel (and serves
 `<wheel>.metadata`) unless started with --no-metadata.
@@ -34,7 +34,6 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import synthetic_pages
 from padding import Padding
 
 
@@ -171,11 +170,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _page(self, project):
         files = self.state.index.get(project)
-        if files is None and self.state.args.synthetic:
-            host = f"http://{self.server.server_address[0]}:{self.server.server_port}"
-            body = synthetic_pages.page_json(self.state.args.synthetic, project, host)
-            if body is not None:
-                return self._send_page("application/vnd.pypi.simple.v1+json", body)
         if files is None and self.state.padding.count(project) and project in self.state.padding.table:
             files = []  # a listing-only project (--pad-table)
         if files is None:
@@ -264,8 +258,6 @@ class Handler(BaseHTTPRequestHandler):
         return hashlib.sha256(self._metadata(wheel)).hexdigest()
 
     def _file(self, filename):
-        if self.state.args.synthetic and synthetic_pages.is_synthetic_file(filename):
-            return self._send(200, "application/octet-stream", synthetic_pages.file_bytes(filename))
         if filename.endswith(".whl.metadata") and self.state.args.metadata:
             return self._send(200, "application/octet-stream", self._metadata(filename[:-len(".metadata")]))
         path = os.path.join(self.state.args.corpus, filename)
@@ -373,8 +365,6 @@ def main():
     p.add_argument("--relative", action="store_true", help="relative file URLs in JSON pages too")
     p.add_argument("--no-metadata", dest="metadata", action="store_false",
                    help="advertise no PEP 658 metadata (by default wheels have it, as on PyPI)")
-    p.add_argument("--synthetic", metavar="PROJECTSxFILES",
-                   help="also serve generated projects synth-0.. with pages of this many files (synthetic_pages.py)")
     p.add_argument("--pad-files", type=int, default=0, help="list this many more files on every page (real-size pages)")
     p.add_argument("--pad-table", help='JSON {"project": files}: padding per project; unknown names become listing-only projects')
     args = p.parse_args()

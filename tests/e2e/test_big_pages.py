@@ -40,7 +40,9 @@ def test_small_requests_are_answered_while_a_huge_page_is_read_and_rendered(tmp_
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "index.json").write_text("{}")
-    up = FakeUpstream(str(corpus), str(tmp_path / "upstream.log"), "--synthetic", f"1x{FILES}")
+    table = tmp_path / "pad.json"
+    table.write_text(json.dumps({"synth-0": FILES}))  # a project that is only its listing
+    up = FakeUpstream(str(corpus), str(tmp_path / "upstream.log"), "--pad-table", str(table))
     data = str(tmp_path / "data")
     try:
         wh = start_wheelhouse(up.url, data)

@@ -6,8 +6,8 @@ import hashlib
 import json
 import os
 
-import synthetic_pages
-from harness import FakeUpstream, http_get
+import corpus as corpus_module
+from harness import FakeUpstream, file_url, http_get
 
 PROJECTS, FILES = 120, 2000
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -31,28 +31,30 @@ def page(wh, project):
 
 
 def test_many_big_pages_stay_within_the_memory_budget(tmp_path, start_wheelhouse):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "index.json").write_text("{}")
-    up = FakeUpstream(str(corpus), str(tmp_path / "upstream.log"), "--synthetic", f"{PROJECTS}x{FILES}")
+    # One real project (its files download) and listing-only ones, every page 2,000 files.
+    index = corpus_module.build(str(tmp_path / "corpus"))
+    real = next(f for f in index["alpha"] if f["filename"].endswith(".tar.gz"))
+    projects = ["alpha"] + [f"synth-{i}" for i in range(PROJECTS - 1)]
+    table = tmp_path / "pad.json"
+    table.write_text(json.dumps({name: FILES - len(index.get(name, [])) for name in projects}))
+    up = FakeUpstream(str(tmp_path / "corpus"), str(tmp_path / "upstream.log"), "--pad-table", str(table))
     try:
         wh = start_wheelhouse(up.url)
-        for i in range(PROJECTS):
-            headers, body = page(wh, f"synth-{i}")
+        for name in projects:
+            headers, body = page(wh, name)
             assert headers["X-Cache"] == "MISS" and len(body["files"]) == FILES
         # Every page again: most were evicted from memory and come back from disk.
-        for i in range(PROJECTS):
-            headers, body = page(wh, f"synth-{i}")
+        for name in projects:
+            headers, body = page(wh, name)
             assert headers["X-Cache"] == "HIT" and len(body["files"]) == FILES
-        assert up.counts().get("/simple/synth-0/") == 1, "served from the cache, not fetched again"
+        assert up.counts().get("/simple/alpha/") == 1, "served from the cache, not fetched again"
 
-        # A file listed only by a page long evicted from memory (synth-0: 119 pages came
+        # A file listed only by a page long evicted from memory (alpha: 119 pages came
         # after it) still downloads, verified.
-        name = "synth_0-0.3.0.tar.gz"
-        data = synthetic_pages.file_bytes(name)
-        sha = hashlib.sha256(data).hexdigest()
-        status, headers, got = http_get(f"{wh.url}/root/pypi/+f/{sha[:3]}/{sha[3:16]}/{name}")
-        assert status == 200 and got == data, (status, got[:200])
+        with open(tmp_path / "corpus" / real["filename"], "rb") as f:
+            data = f.read()
+        status, headers, got = http_get(file_url(wh.url, real))
+        assert status == 200 and got == data and hashlib.sha256(got).hexdigest() == real["sha256"], (status, got[:200])
 
         status, _, body = http_get(f"{wh.url}/+status", {"Accept": "application/json"})
         memory = json.loads(body)["result"]["memory"]
