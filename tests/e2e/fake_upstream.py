@@ -259,6 +259,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _file(self, filename):
         if filename.endswith(".whl.metadata") and self.state.args.metadata:
+            if "/" in filename or not os.path.isfile(os.path.join(self.state.args.corpus, filename[:-len(".metadata")])):
+                return self._send(404, "text/plain", b"no such file\n")  # a listed-only (padding) wheel
             return self._send(200, "application/octet-stream", self._metadata(filename[:-len(".metadata")]))
         path = os.path.join(self.state.args.corpus, filename)
         if "/" in filename or not os.path.isfile(path):

@@ -9,7 +9,8 @@ class Padding:
     """Files listed beside a project's real ones, in the shape of PyPI's big pages
     (numpy, botocore, django): older releases, each an sdist and wheels for many
     Pythons and platforms, upload times, requires-python, core metadata, some yanked.
-    Versions are 0.x, below every real release, so clients still pick real files."""
+    Versions are 0.0.x, below every real release (wheel's are 0.45), so clients still
+    pick real files; a padded wheel's metadata is not served (404)."""
     TAGS = [f"cp3{m}-cp3{m}-{plat}" for m in (9, 10, 11, 12, 13)
             for plat in ("manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_17_aarch64.manylinux2014_aarch64",
                          "musllinux_1_1_x86_64", "win_amd64")] + ["py3-none-any"]
@@ -37,13 +38,13 @@ class Padding:
         out = []
         for i in range(self.count(project)):
             release, k = divmod(i, self.PER_RELEASE)
-            version = f"0.{release}"
+            version = f"0.0.{release}"
             name = f"{dist}-{version}.tar.gz" if k == len(self.TAGS) else f"{dist}-{version}-{self.TAGS[k]}.whl"
             out.append((name, version, release))
         return out
 
     def versions(self, project):
-        return [f"0.{r}" for r in range((self.count(project) + self.PER_RELEASE - 1) // self.PER_RELEASE)]
+        return [f"0.0.{r}" for r in range((self.count(project) + self.PER_RELEASE - 1) // self.PER_RELEASE)]
 
     def listing(self, project, kind, host, metadata):
         """The padding as a JSON array's inner text or HTML lines, cached for big pages."""
