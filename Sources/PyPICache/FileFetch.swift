@@ -164,7 +164,9 @@ final class FileFetch: TransferDelegate {
         guard let head else {
             return .failure(FetchFailure(status: error?.timedOut == true ? 504 : 502,
                                          reason: "upstream: \(error?.message ?? "no response")",
-                                         upstreamUnavailable: error?.blocked != true))
+                                         // One file's broken reply from a host that took the connection
+                                         // says nothing about upstream as a whole (pages decide that).
+                                         upstreamUnavailable: error?.blocked != true && error?.hostAnswered != true))
         }
         guard head.status == 200 else {
             return .failure(FetchFailure(status: head.status == 404 ? 404 : 502, reason: "upstream answered \(head.status) for \(source.filename)"))

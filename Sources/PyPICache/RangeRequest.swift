@@ -86,7 +86,7 @@ final class RangeRequest: TransferDelegate {
     private func outcome(_ error: TransferError?) -> Outcome {
         guard let head else {
             return .failed(status: error?.timedOut == true ? 504 : 502, reason: "upstream: \(error?.message ?? "no response")",
-                           upstreamUnavailable: error?.blocked != true)
+                           upstreamUnavailable: error?.blocked != true && error?.hostAnswered != true)
         }
         if head.status == 200 { return .ignored }
         if let problem {

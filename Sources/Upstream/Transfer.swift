@@ -30,6 +30,9 @@ public struct TransferError: Error, CustomStringConvertible, Sendable {
     public let timedOut: Bool
     /// True when the connect policy refused the address (no packet was sent).
     public var blocked = false
+    /// True when the host took the connection and the failure came after it (an empty,
+    /// reset or malformed reply): the host is up, only this answer was broken.
+    public var hostAnswered = false
     public var description: String { message }
 
     public init(message: String, timedOut: Bool, blocked: Bool = false) {
@@ -265,7 +268,10 @@ public final class Transfer {
         } else {
             let detail = String(cString: errorBuffer)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            error = TransferError(message: message, timedOut: code == CURLE_OPERATION_TIMEDOUT)
+            var failure = TransferError(message: message, timedOut: code == CURLE_OPERATION_TIMEDOUT)
+            failure.hostAnswered = [CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE,
+                                    CURLE_WEIRD_SERVER_REPLY].contains(code)
+            error = failure
         }
         if error != nil || pooledSocketHasLeftovers { discardConnection() }
         delegate?.transferDidComplete(self, error: error)

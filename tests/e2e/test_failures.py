@@ -260,6 +260,26 @@ def test_page_does_not_wait_behind_file_downloads_from_the_same_host(start_upstr
             c.close()
 
 
+def test_one_file_closed_without_an_answer_does_not_mark_upstream_failing(start_upstream, start_wheelhouse, corpus,
+                                                                         tmp_path):
+    """Upstream took the connection for one file and closed it without a reply (a CDN
+    hiccup): that file fails with the reason, but the host answered, so upstream is not
+    marked failing and the next file is fetched at once (it used to get 503 'upstream has
+    been failing' until a probe, which fails a prefetch run outright)."""
+    import hashlib
+    first, second = corpus[1]["delta"][:2]
+    up = start_upstream()
+    wh = start_wheelhouse(up.url, str(tmp_path / "data"))
+    assert http_get(f"{wh.url}/root/pypi/+simple/delta/")[0] == 200
+    http_get(f"http://127.0.0.1:{up.port}/_control?hang_files=1")  # connected, then closed without a word
+    status, _, body = http_get(file_url(wh.url, first), timeout=30)
+    assert status == 502 and b"Empty reply" in body, (status, body)
+    http_get(f"http://127.0.0.1:{up.port}/_control?hang_files=0")
+    status, _, body = http_get(file_url(wh.url, second), timeout=30)
+    assert status == 200 and hashlib.sha256(body).hexdigest() == second["sha256"], (status, body[:300])
+    assert json_status(wh)["upstream"]["state"] == "online"
+
+
 def json_status(wh):
     import json
     return json.loads(http_get(f"{wh.url}/+status")[2])["result"]
