@@ -100,6 +100,24 @@ def test_unpinned_input_resolves_its_closure_and_installs_offline(upstream, star
     assert other.installed()["urllib3"] == "2.2.1"
 
 
+def test_a_moment_of_upstream_failure_is_waited_out_not_failed(upstream, start_wheelhouse, tmp_path):
+    """The server's breaker has just opened (a page fetch got 500s): a prefetch started then
+    gets 503 with Retry-After for everything not cached, waits as asked, as pip does, and
+    finishes once the server's probe finds upstream back (it used to fail every request)."""
+    up = upstream()
+    wh = start_wheelhouse(up.url)
+    http_get(f"http://127.0.0.1:{up.port}/_control?page_status=500")
+    assert http_get(f"{wh.url}/root/pypi/+simple/modern/")[0] >= 500
+    assert json.loads(http_get(f"{wh.url}/+status")[2])["result"]["upstream"]["state"] == "failing"
+    http_get(f"http://127.0.0.1:{up.port}/_control?page_status=0")
+    (tmp_path / "app.in").write_text("requests==2.31.0\nmodern\n")
+    result = prefetch(wh, "-r", str(tmp_path / "app.in"))
+    assert result.returncode == 0 and "failed 0" in result.stdout, result.stdout + result.stderr
+    assert pins(result.stdout) == {"requests==2.31.0", "urllib3==2.2.1", "idna==3.6", "certifi==2024.2.2",
+                                   "charset-normalizer==3.3.2", "modern==1.0"}
+    assert " status=503 " in wh.read_log(), "the prefetch met the open breaker"
+
+
 def test_sdists_get_their_build_requirements(upstream, start_wheelhouse, venv_factory, tmp_path):
     up = upstream("--no-metadata")  # no PEP 658 upstream: wheels are fetched, the server extracts their metadata
     wh = start_wheelhouse(up.url)

@@ -4,6 +4,8 @@ import Upstream
 
 /// GETs (and HEADs) against the wheelhouse server prefetch works through, on the
 /// event loop, with at most `limit` transfers at once (the rest wait in order).
+/// A 503 with Retry-After (the server's upstream breaker is open for a moment) is
+/// asked again after that pause (at most 10 s), up to three times, as pip does.
 /// What happens to a body is the caller's choice (`Body`); a body for a file with
 /// a known sha256 is hashed as it streams and checked at the end.
 final class HTTPFetcher {
@@ -29,8 +31,13 @@ final class HTTPFetcher {
         let sha256: String?
         let body: Body
         let done: (Result) -> Void
+        var retries = 0
     }
 
+    static let maxRetries = 3
+    static let longestRetryPauseSeconds = 10
+
+    private let loop: EventLoop
     private let multi: CurlMulti
     private let limit: Int
     private var waiting: [Request] = []
@@ -39,9 +46,12 @@ final class HTTPFetcher {
     /// Body bytes received so far, including transfers still running (for progress).
     private(set) var liveBytes = 0
 
-    var busy: Bool { !transfers.isEmpty || waitingStart < waiting.count }
+    var busy: Bool { !transfers.isEmpty || waitingStart < waiting.count || pausedRetries > 0 }
+    /// Requests waiting out a Retry-After pause.
+    private var pausedRetries = 0
 
     init(loop: EventLoop, limit: Int) {
+        self.loop = loop
         multi = CurlMulti(loop: loop)
         self.limit = limit
     }
@@ -74,7 +84,19 @@ final class HTTPFetcher {
         let id = ObjectIdentifier(transfer)
         let fetch = Fetch(body: request.body, expected: request.sha256) { [weak self] result in
             guard let self else { return }
-            self.transfers.removeValue(forKey: id)
+            let finished = self.transfers.removeValue(forKey: id)
+            if let pause = finished?.1.retryAfterSeconds, request.retries < HTTPFetcher.maxRetries {
+                var again = request
+                again.retries += 1
+                pausedRetries += 1
+                _ = loop.schedule(afterMilliseconds: min(pause, HTTPFetcher.longestRetryPauseSeconds) * 1000) { [weak self] in
+                    guard let self else { return }
+                    pausedRetries -= 1
+                    waiting.append(again)
+                    startWaiting()
+                }
+                return self.startWaiting()
+            }
             request.done(result)
             // Completions arrive after curl_multi_socket_action returns, so starting
             // the next transfer here does not re-enter libcurl.
@@ -106,6 +128,12 @@ final class HTTPFetcher {
         }
 
         func transferDidReceiveHead(_ transfer: Transfer, head: UpstreamHead) { self.head = head }
+
+        /// Seconds to wait before asking again: only a 503 that says when (Retry-After).
+        var retryAfterSeconds: Int? {
+            guard let head, head.status == 503, let value = head.header("retry-after"), let seconds = Int(value) else { return nil }
+            return max(0, seconds)
+        }
 
         func transfer(_ transfer: Transfer, didReceive data: UnsafeRawBufferPointer) -> Bool {
             bytes += data.count
