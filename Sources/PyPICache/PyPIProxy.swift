@@ -14,6 +14,8 @@ import Upstream
 /// `CacheStorage` (`CacheStore` on local disk); every time is read from `clock`.
 public final class PyPIProxy: HTTPResponder {
     public static let version = "0.1.0"
+    /// Descriptors rendered pages kept in files may hold at once (for the fd share).
+    public static let renderedPageFileLimit = RenderedPages.spilledFileLimit
 
     public let stats = CacheStats()
     /// The HTTP server's counters (requests by status, bytes, connections), set by whoever starts it.

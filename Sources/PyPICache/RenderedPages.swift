@@ -10,11 +10,13 @@ import Reactor
 /// `--min-age` cooldown will change by itself (a hidden file coming of age) carries
 /// that moment and is rendered anew from then on.
 ///
-/// A body too big to share the memory budget (over a quarter of it: a page of tens of
-/// thousands of files) is kept instead in an unlinked temp file, sent with sendfile, so
-/// it is still rendered once rather than on every request; a few such files are kept
-/// (`spilledLimit`), least recently used out first. Unlinked, they vanish with their
-/// last descriptor, or with the process.
+/// A body over `spillAbove` (32 KiB, a page of a few hundred files; less with a tiny
+/// budget) is kept instead in an unlinked temp file, sent with sendfile like a cached
+/// file: a big page costs no memory and is still rendered once rather than every time
+/// the byte budget cycles (pip asking for 50 projects of 2,000 files in turn would
+/// otherwise re-render every one). `spilledLimit` such files are kept (their
+/// descriptors are reserved in the fd share), least recently used out first. Unlinked,
+/// they vanish with their last descriptor, or with the process.
 final class RenderedPages {
     struct Key: Hashable {
         let project: ProjectName
@@ -51,7 +53,10 @@ final class RenderedPages {
     /// How many renders were made (each variant once while nothing changes it), for tests and /+status.
     private(set) var renderCount = 0
 
-    init(budgetBytes: Int = 8 << 20, spilledLimit: Int = 16, spill: @escaping ([UInt8]) -> FileDescriptor? = { _ in nil }) {
+    /// Spilled bodies kept (each holds a descriptor; Serve's FileLimitShare reserves them).
+    static let spilledFileLimit = 64
+
+    init(budgetBytes: Int = 8 << 20, spilledLimit: Int = RenderedPages.spilledFileLimit, spill: @escaping ([UInt8]) -> FileDescriptor? = { _ in nil }) {
         entries = ByteBudgetCache(budgetBytes: budgetBytes)
         spilled = ByteBudgetCache(budgetBytes: spilledLimit)
         self.spill = spill
@@ -103,7 +108,7 @@ final class RenderedPages {
     }
 
     /// Bodies over this many bytes are kept in a file rather than in memory.
-    var spillAbove: Int { entries.budgetBytes / 4 - 128 }
+    var spillAbove: Int { min(32 << 10, entries.budgetBytes / 4 - 128) }
 
     /// Every page at once: what pages list depends on whether upstream is reachable.
     func invalidateAll() {

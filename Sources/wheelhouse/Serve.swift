@@ -86,13 +86,14 @@ struct Serve: ParsableCommand {
 /// for client connections. Should a share still run out, the open-file cache gives
 /// descriptors back and a request gets 503; nothing is dropped from the cache.
 struct FileLimitShare {
-    /// Each upstream download holds a socket and a temp file; 32 more for the rest.
+    /// Each upstream download holds a socket and a temp file; rendered pages kept in files
+    /// hold one each; 32 more for the rest.
     /// At most a third of the limit (a tight limit still serves clients).
     let connections: Int
     let openFiles: Int
 
     init(limit: Int, maxConnections: Int, maxDownloads: Int) {
-        let reserve = 32 + 2 * maxDownloads
+        let reserve = 32 + PyPIProxy.renderedPageFileLimit + 2 * maxDownloads
         let rest = max(limit - min(reserve, limit / 3), 24)
         openFiles = min(256, max(4, rest / 4))
         connections = min(maxConnections, max(16, rest - openFiles))

@@ -227,6 +227,29 @@ import Testing
         #expect(pages.totalBytes <= 10_000 && pages.count == 4)
     }
 
+    @Test func pagesAskedForInTurnPastTheBudgetAreRenderedOnceEach() throws {
+        // pip asking for 50 projects whose renderings together pass the budget: each is
+        // rendered once (kept in a file), not again every time the byte budget cycles.
+        var renders = 0
+        let pages = RenderedPages(budgetBytes: 1 << 20) { body in
+            let path = "/tmp/wheelhouse-spill-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            guard let fd = try? Files.createNew(path) else { return nil }
+            Files.remove(path)
+            try? body.withUnsafeBytes { try Files.writeAll(fd, $0) }
+            return fd
+        }
+        for _ in 0..<3 {
+            for n in 0..<50 {
+                let k = RenderedPages.Key(project: ProjectName("p\(n)")!, format: .json, alias: false, gzip: false)
+                _ = pages.rendered(k, now: 0) {
+                    renders += 1
+                    return (Array(repeating: UInt8(n), count: 100_000), nil)
+                }
+            }
+        }
+        #expect(renders == 50 && pages.totalBytes == 0)
+    }
+
     @Test func aBodyTooBigForMemoryIsKeptInAFileAndRenderedOnce() throws {
         var spills = 0
         let pages = RenderedPages(budgetBytes: 10_000, spilledLimit: 1) { body in
