@@ -8,6 +8,8 @@ import Reactor
 ///     pages/<project>.page                            project pages (ProjectPage, PageCodec's form;
 ///                                                     <project>.json: the JSON form of earlier versions,
 ///                                                     read once and rewritten as .page)
+///     rendered/<project>.<variant>                    rendered page bodies (RenderedBodyFiles: a
+///                                                     derived copy, valid for the state it names)
 ///     tmp/                                            downloads in progress
 ///
 /// Every write goes to `tmp/` first and is renamed into place only when complete
@@ -86,6 +88,11 @@ public final class CacheStore: CacheStorage {
 
     public func storedPageBytes(_ name: ProjectName) -> [UInt8]? { try? Files.readAll(pagePath(name)) }
 
+    func storedPageHead(_ name: ProjectName) -> PageCodec.Head? {
+        guard let fd = try? Files.openForReading(pagePath(name)), let bytes = try? Files.read(fd, count: PageCodec.headSize, at: 0) else { return nil }
+        return PageCodec.head(bytes)
+    }
+
     public func savePage(_ page: ProjectPage, as name: ProjectName) throws {
         try writeAtomically(PageCodec.encode(page), to: pagePath(name))
         Files.remove(legacyPagePath(name))  // else a later start would list both forms
@@ -95,6 +102,10 @@ public final class CacheStore: CacheStorage {
     public func pageBytes(_ name: ProjectName) -> [UInt8]? { (try? Files.readAll(pagePath(name))) ?? nil }
 
     public func importPage(_ bytes: [UInt8], as name: ProjectName) throws { try writeAtomically(bytes, to: pagePath(name)) }
+
+    /// The next server starts without the rendered bodies kept on disk (`gc` and `purge`
+    /// change cached files, which bodies list, while no server is there to delete them).
+    public func forgetRenderedBodies() { RenderedBodyFiles.forgetAll(dataDirectory: root) }
 
     /// Forgets a stored page in either form (`wheelhouse purge`, or an imported page this node cannot read).
     public func removePage(_ name: ProjectName) {

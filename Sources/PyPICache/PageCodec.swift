@@ -1,10 +1,14 @@
+import CZlib
+
 /// How a `ProjectPage` is kept on disk (`pages/<project>.page`): a compact binary
 /// form written and read by hand, because a general JSON decoder took 0.1-0.45 s
 /// for a big page after a restart. Strings are length-prefixed, so reading one is a
 /// bounds check and a copy; nothing is escaped or searched for.
 ///
-///     "WHPG1\n"                     magic and version
+///     "WHPG2\n"                     magic and version
 ///     fetchedAt                     8 bytes, little-endian IEEE 754 bits
+///     content tag                   16 bytes: crc32, adler32 (4 each), length (8) of
+///                                   everything after the tag, little-endian
 ///     name, etag?, lastModified?    strings
 ///     versions?                     count + 1 (0: none given), then strings
 ///     file count, then per file:    filename, url, sha256?, requiresPython?, yanked?,
@@ -14,18 +18,42 @@
 /// optional string or number is stored as length + 1 (value + 1), 0 meaning nil.
 /// Anything malformed (truncated, wrong magic, impossible lengths) reads as nil:
 /// the page is then treated as not stored and fetched again.
+///
+/// The content tag names what the page lists, whatever its date: a 304 rewrites the page
+/// with a new `fetchedAt` and the same tag. Rendered bodies kept on disk carry the tag of
+/// the page they were rendered from (`RenderedBodyFiles`), and `head` reads it (and the
+/// date) from the first bytes alone, without decoding the page. Pages written by earlier
+/// versions ("WHPG1", no tag) are still read; they have no tag until saved again.
 enum PageCodec {
-    static let magic: [UInt8] = Array("WHPG1\n".utf8)
+    static let magic: [UInt8] = Array("WHPG2\n".utf8)
+    static let magicWithoutTag: [UInt8] = Array("WHPG1\n".utf8)
+    /// Bytes before the name: magic, date, content tag.
+    static let headSize = 6 + 8 + 16
+
+    /// The date and content tag at the start of a stored page (nil tag: an earlier form).
+    struct Head: Equatable {
+        let fetchedAt: Double
+        let contentTag: [UInt8]?
+    }
+
+    /// Reads only the head of stored page bytes (`headSize` are enough); nil: not a page.
+    static func head(_ bytes: [UInt8]) -> Head? {
+        guard bytes.count >= magic.count + 8 else { return nil }
+        let tagged = bytes.starts(with: magic)
+        guard tagged || bytes.starts(with: magicWithoutTag) else { return nil }
+        var bits: UInt64 = 0
+        for i in 0..<8 { bits |= UInt64(bytes[magic.count + i]) << (8 * UInt64(i)) }
+        guard tagged else { return Head(fetchedAt: Double(bitPattern: bits), contentTag: nil) }
+        guard bytes.count >= headSize else { return nil }
+        return Head(fetchedAt: Double(bitPattern: bits), contentTag: Array(bytes[(magic.count + 8)..<headSize]))
+    }
 
     static func encode(_ page: ProjectPage) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(64 + page.files.count * 320)
         out += magic
-        var bits = page.fetchedAt.bitPattern
-        for _ in 0..<8 {
-            out.append(UInt8(truncatingIfNeeded: bits))
-            bits >>= 8
-        }
+        putFixed(page.fetchedAt.bitPattern, bytes: 8, into: &out)
+        out += [UInt8](repeating: 0, count: 16)  // the content tag, once the rest is written
         putString(page.name, into: &out)
         putOptional(page.etag, into: &out)
         putOptional(page.lastModified, into: &out)
@@ -46,7 +74,33 @@ enum PageCodec {
             putOptional(file.uploadTime, into: &out)
             putOptional(file.coreMetadata, into: &out)
         }
+        let tag = contentTag(of: out[headSize...])
+        out.replaceSubrange((headSize - 16)..<headSize, with: tag)
         return out
+    }
+
+    /// crc32 and adler32 (zlib's, a few GB/s) and the length of a page's content: what the
+    /// page lists changed, not an adversary's collision, is what it tells apart.
+    static func contentTag(of content: ArraySlice<UInt8>) -> [UInt8] {
+        var crc = crc32(0, nil, 0)
+        var adler = adler32(0, nil, 0)
+        content.withUnsafeBufferPointer { buffer in
+            crc = crc32(crc, buffer.baseAddress, uInt(buffer.count))
+            adler = adler32(adler, buffer.baseAddress, uInt(buffer.count))
+        }
+        var tag: [UInt8] = []
+        putFixed(UInt64(crc), bytes: 4, into: &tag)
+        putFixed(UInt64(adler), bytes: 4, into: &tag)
+        putFixed(UInt64(content.count), bytes: 8, into: &tag)
+        return tag
+    }
+
+    private static func putFixed(_ value: UInt64, bytes: Int, into out: inout [UInt8]) {
+        var v = value
+        for _ in 0..<bytes {
+            out.append(UInt8(truncatingIfNeeded: v))
+            v >>= 8
+        }
     }
 
     static func decode(_ bytes: [UInt8]) -> ProjectPage? {
@@ -120,12 +174,17 @@ enum PageCodec {
 
         /// The page's head (no files yet) and its file count.
         mutating func head() -> (ProjectPage, Int)? {
-            guard buffer.count >= PageCodec.magic.count + 8,
-                  PageCodec.magic.indices.allSatisfy({ buffer[$0] == PageCodec.magic[$0] }) else { return nil }
+            guard buffer.count >= PageCodec.magic.count + 8 else { return nil }
+            let tagged = PageCodec.magic.indices.allSatisfy { buffer[$0] == PageCodec.magic[$0] }
+            guard tagged || PageCodec.magicWithoutTag.indices.allSatisfy({ buffer[$0] == PageCodec.magicWithoutTag[$0] }) else { return nil }
             at = PageCodec.magic.count
             var bits: UInt64 = 0
             for i in 0..<8 { bits |= UInt64(buffer[at + i]) << (8 * UInt64(i)) }
             at += 8
+            if tagged {
+                guard buffer.count >= PageCodec.headSize else { return nil }
+                at = PageCodec.headSize
+            }
             guard let name = string(), let etag = optional(), let lastModified = optional(),
                   let versionCount = number() else { return nil }
             var versions: [String]?
