@@ -260,14 +260,7 @@ final class PageCache {
         loads.removeValue(forKey: name)  // a read under way is of the page this one replaces
         index.remember(page, as: name)
         if contentChanged { invalidate(name) }
-        do {
-            try store.savePage(page, as: name)
-            unsavedPages.remove(name)
-            shared?.pageStored(name)
-        } catch {
-            unsavedPages.insert(name)
-            logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
-        }
+        save(page, as: name)
     }
 
     private func respond(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult, exchange: Exchange) {
@@ -386,6 +379,7 @@ final class PageCache {
         loads.removeAll()
         for fetch in Array(fetches.values) { curl.cancel(fetch.transfer) }
         fetches.removeAll()
+        finishSavesNow()  // a fetched page is not lost to a stop
         // Last: every body on disk now matches what this server knew.
         bodies?.markCleanStop()
     }

@@ -49,53 +49,80 @@ enum PageCodec {
     }
 
     static func encode(_ page: ProjectPage) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64 + page.files.count * 320)
-        out += magic
-        putFixed(page.fetchedAt.bitPattern, bytes: 8, into: &out)
-        out += [UInt8](repeating: 0, count: 16)  // the content tag, once the rest is written
-        putString(page.name, into: &out)
-        putOptional(page.etag, into: &out)
-        putOptional(page.lastModified, into: &out)
-        if let versions = page.versions {
-            putNumber(UInt64(versions.count) + 1, into: &out)
-            for v in versions { putString(v, into: &out) }
-        } else {
-            putNumber(0, into: &out)
-        }
-        putNumber(UInt64(page.files.count), into: &out)
-        for file in page.files {
-            putString(file.filename, into: &out)
-            putString(file.url, into: &out)
-            putOptional(file.sha256, into: &out)
-            putOptional(file.requiresPython, into: &out)
-            putOptional(file.yanked, into: &out)
-            putNumber(file.size.map { UInt64(max(0, $0)) + 1 } ?? 0, into: &out)
-            putOptional(file.uploadTime, into: &out)
-            putOptional(file.coreMetadata, into: &out)
-        }
-        let tag = contentTag(of: out[headSize...])
-        out.replaceSubrange((headSize - 16)..<headSize, with: tag)
+        var encoder = Encoder()
+        var out = encoder.begin(page)
+        out.reserveCapacity(out.count + page.files.count * 320)
+        out += encoder.files(page, 0..<page.files.count)
+        out.replaceSubrange((headSize - 16)..<headSize, with: encoder.contentTag)
         return out
     }
 
-    /// crc32 and adler32 (zlib's, a few GB/s) and the length of a page's content: what the
-    /// page lists changed, not an adversary's collision, is what it tells apart.
-    static func contentTag(of content: ArraySlice<UInt8>) -> [UInt8] {
-        var crc = crc32(0, nil, 0)
-        var adler = adler32(0, nil, 0)
-        content.withUnsafeBufferPointer { buffer in
-            crc = crc32(crc, buffer.baseAddress, uInt(buffer.count))
-            adler = adler32(adler, buffer.baseAddress, uInt(buffer.count))
+    /// Writes a page in parts (a big one a slice of files at a time, `PageSave`): `begin`,
+    /// then `files` for consecutive ranges, then `contentTag` goes into the head's last 16
+    /// bytes (zeros until then). The parts joined are `encode`'s bytes.
+    struct Encoder {
+        private var crc = crc32(0, nil, 0)
+        private var adler = adler32(0, nil, 0)
+        private var length = 0
+
+        /// The head (its tag still zeros) up to the file count.
+        mutating func begin(_ page: ProjectPage) -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(256 + (page.versions?.count ?? 0) * 8)
+            out += PageCodec.magic
+            PageCodec.putFixed(page.fetchedAt.bitPattern, bytes: 8, into: &out)
+            out += [UInt8](repeating: 0, count: 16)  // the content tag, once the rest is written
+            PageCodec.putString(page.name, into: &out)
+            PageCodec.putOptional(page.etag, into: &out)
+            PageCodec.putOptional(page.lastModified, into: &out)
+            if let versions = page.versions {
+                PageCodec.putNumber(UInt64(versions.count) + 1, into: &out)
+                for v in versions { PageCodec.putString(v, into: &out) }
+            } else {
+                PageCodec.putNumber(0, into: &out)
+            }
+            PageCodec.putNumber(UInt64(page.files.count), into: &out)
+            add(out[PageCodec.headSize...])
+            return out
         }
-        var tag: [UInt8] = []
-        putFixed(UInt64(crc), bytes: 4, into: &tag)
-        putFixed(UInt64(adler), bytes: 4, into: &tag)
-        putFixed(UInt64(content.count), bytes: 8, into: &tag)
-        return tag
+
+        mutating func files(_ page: ProjectPage, _ range: Range<Int>) -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(range.count * 320)
+            for file in page.files[range] {
+                PageCodec.putString(file.filename, into: &out)
+                PageCodec.putString(file.url, into: &out)
+                PageCodec.putOptional(file.sha256, into: &out)
+                PageCodec.putOptional(file.requiresPython, into: &out)
+                PageCodec.putOptional(file.yanked, into: &out)
+                PageCodec.putNumber(file.size.map { UInt64(max(0, $0)) + 1 } ?? 0, into: &out)
+                PageCodec.putOptional(file.uploadTime, into: &out)
+                PageCodec.putOptional(file.coreMetadata, into: &out)
+            }
+            add(out[...])
+            return out
+        }
+
+        private mutating func add(_ bytes: ArraySlice<UInt8>) {
+            bytes.withUnsafeBufferPointer { buffer in
+                crc = crc32(crc, buffer.baseAddress, uInt(buffer.count))
+                adler = adler32(adler, buffer.baseAddress, uInt(buffer.count))
+            }
+            length += bytes.count
+        }
+
+        /// crc32 and adler32 (zlib's, a few GB/s) and the length of everything after the head:
+        /// what the page lists changed, not an adversary's collision, is what it tells apart.
+        var contentTag: [UInt8] {
+            var tag: [UInt8] = []
+            PageCodec.putFixed(UInt64(crc), bytes: 4, into: &tag)
+            PageCodec.putFixed(UInt64(adler), bytes: 4, into: &tag)
+            PageCodec.putFixed(UInt64(length), bytes: 8, into: &tag)
+            return tag
+        }
     }
 
-    private static func putFixed(_ value: UInt64, bytes: Int, into out: inout [UInt8]) {
+    fileprivate static func putFixed(_ value: UInt64, bytes: Int, into out: inout [UInt8]) {
         var v = value
         for _ in 0..<bytes {
             out.append(UInt8(truncatingIfNeeded: v))
@@ -147,7 +174,7 @@ enum PageCodec {
         }
     }
 
-    private static func putNumber(_ value: UInt64, into out: inout [UInt8]) {
+    fileprivate static func putNumber(_ value: UInt64, into out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
             out.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -156,12 +183,12 @@ enum PageCodec {
         out.append(UInt8(v))
     }
 
-    private static func putString(_ s: String, into out: inout [UInt8]) {
+    fileprivate static func putString(_ s: String, into out: inout [UInt8]) {
         putNumber(UInt64(s.utf8.count), into: &out)
         out.append(contentsOf: s.utf8)
     }
 
-    private static func putOptional(_ s: String?, into out: inout [UInt8]) {
+    fileprivate static func putOptional(_ s: String?, into out: inout [UInt8]) {
         guard let s else { return putNumber(0, into: &out) }
         putNumber(UInt64(s.utf8.count) + 1, into: &out)
         out.append(contentsOf: s.utf8)

@@ -121,3 +121,4 @@ import Testing
         #expect(PageCodec.head(Array(old))?.contentTag == nil)
     }
 }
+
