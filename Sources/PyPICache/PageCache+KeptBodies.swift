@@ -7,15 +7,15 @@ import Support
 extension PageCache {
     /// The state a rendering of `key` depends on, named by a sha256: the stored page's content
     /// tag and everything else that changes the bytes without changing the page (reachability,
-    /// hosts known to ignore Range, the release filter, the variant, this version). The cached
+    /// hosts known to ignore Range, the release filter, the variant, this build). The cached
     /// files it depends on are not in it: their changes delete the bodies (`invalidate`).
     /// nil: not to be kept on disk (no page stored in a tagged form, its last save failed, or
     /// allow/deny lists, which are not named here).
     func bodyStamp(_ key: RenderedPages.Key) -> String? {
-        guard bodies != nil, !unsavedPages.contains(key.project), let filter = releaseFilterStamp,
+        guard let build = bodies?.build, !unsavedPages.contains(key.project), let filter = releaseFilterStamp,
               let tag = storedPageHead(key.project)?.contentTag else { return nil }
         let ignoringRanges = metadata.rangeSupport.hostsIgnoringRanges.sorted().joined(separator: ",")
-        let state = "wheelhouse-rendered-body-1 version=\(PyPIProxy.version) format=\(key.format) alias=\(key.alias) gzip=\(key.gzip) "
+        let state = "wheelhouse-rendered-body-1 version=\(PyPIProxy.version) build=\(build) format=\(key.format) alias=\(key.alias) gzip=\(key.gzip) "
             + "reachable=\(health.reachable) ranges-ignored=\(ignoringRanges) filter=\(filter) page=\(SHA256.hex(tag))"
         return SHA256.hex(Array(state.utf8))
     }

@@ -27,6 +27,10 @@ final class RenderedBodyFiles {
     static let cleanStopMarker = ".clean-stop"
 
     let directory: String
+    /// This build of the program (its executable's modification time): a new build may render
+    /// other bytes from the same page, so bodies written by another build never apply. Without
+    /// it (no /proc) bodies are not kept.
+    let build: String?
     private let makeTemp: () throws -> TempFile
     /// Paths of the bodies on disk, so that a page with none (most: small ones stay in
     /// memory) costs no failed open when it is not in memory.
@@ -37,6 +41,7 @@ final class RenderedBodyFiles {
     /// unlinked files as before.
     init?(dataDirectory: String, makeTemp: @escaping () throws -> TempFile, logger: Logger) {
         directory = dataDirectory + "/rendered"
+        build = Files.modificationTime("/proc/self/exe").map { String($0) }
         self.makeTemp = makeTemp
         guard (try? Files.makeDirectories(directory)) != nil else { return nil }
         let marker = directory + "/" + RenderedBodyFiles.cleanStopMarker
