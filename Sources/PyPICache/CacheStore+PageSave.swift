@@ -28,7 +28,7 @@ final class PageSave {
 
     /// Writes up to `maxFiles` more files.
     func step(maxFiles: Int) throws {
-        let end = min(page.files.count, next + max(1, maxFiles))
+        let end = next + min(max(1, maxFiles), page.files.count - next)
         try write(encoder.files(page, next..<end))
         next = end
     }
