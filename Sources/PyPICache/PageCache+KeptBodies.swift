@@ -63,7 +63,7 @@ extension PageCache {
         do {
             let draft = try makeDraft()
             try draft.append(body)
-            keep(draft, as: key, made, stamp: bodyStamp(key))
+            keep(draft, as: key, made)
             return RenderedPages.Rendered(body: draft.body, etag: made.etag, validUntil: made.validUntil)
         } catch {
             logger.warning("rendered_page_spill_failed", ["bytes": String(body.count), "error": "\(error)"])
@@ -84,10 +84,30 @@ extension PageCache {
         return draft
     }
 
-    /// Publishes a finished draft under its variant's name when its state has a stamp; else
-    /// (or when that fails) unlinks it: the body is then served from its descriptor only.
-    func keep(_ draft: BodyDraft, as key: RenderedPages.Key, _ made: RenderedPages.Rendered, stamp: String?) {
-        guard let bodies, let stamp, !shuttingDown else { return draft.unlink() }
+    /// Publishes a body just rendered (from the state now) under its variant's name when that
+    /// state has a stamp; waits for its page's save when that is under way; else (or when
+    /// publishing fails) unlinks it: the body is then served from its descriptor only.
+    func keep(_ draft: BodyDraft, as key: RenderedPages.Key, _ made: RenderedPages.Rendered) {
+        guard bodies != nil, !shuttingDown else { return draft.unlink() }
+        if (store as? CacheStore)?.pageBeingSaved(key.project) != nil {
+            awaitingSave.removeValue(forKey: key)?.draft.unlink()
+            awaitingSave[key] = (draft, made)
+            return
+        }
+        publish(draft, as: key, made)
+    }
+
+    /// The project's page is on disk now: bodies rendered meanwhile are published (nothing
+    /// changed since, or they would have been dropped); `written: false` drops them.
+    func pageSaveEnded(_ name: ProjectName, written: Bool) {
+        for key in awaitingSave.keys where key.project == name {
+            guard let parked = awaitingSave.removeValue(forKey: key) else { continue }
+            if written { publish(parked.draft, as: key, parked.made) } else { parked.draft.unlink() }
+        }
+    }
+
+    private func publish(_ draft: BodyDraft, as key: RenderedPages.Key, _ made: RenderedPages.Rendered) {
+        guard let bodies, let stamp = bodyStamp(key) else { return draft.unlink() }
         if bodies.publish(draft, as: key, stamp: stamp, etag: made.etag, validUntil: made.validUntil) {
             keptBodiesWritten += 1
         } else {

@@ -49,6 +49,7 @@ extension PageCache {
                 while !save.isDone { try save.step(maxFiles: Int.max) }
                 try local.finishSavingPage(save)
                 unsavedPages.remove(save.name)
+                pageSaveEnded(save.name, written: true)
             } catch {
                 local.abandonSavingPage(save.name)
                 saveFailed(save.name, error)
@@ -58,11 +59,13 @@ extension PageCache {
 
     private func saved(_ name: ProjectName) {
         unsavedPages.remove(name)
+        pageSaveEnded(name, written: true)
         shared?.pageStored(name)
     }
 
     private func saveFailed(_ name: ProjectName, _ error: Error) {
         unsavedPages.insert(name)
+        pageSaveEnded(name, written: false)
         logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
     }
 

@@ -37,6 +37,9 @@ final class PageCache {
     /// nothing rendered from the latter may be kept on disk as if it matched the former.
     var unsavedPages: Set<ProjectName> = []
     /// Bodies written to `rendered/`, and read back from it for a page not read since start-up.
+    /// Bodies rendered while their page was being saved (no state to name yet): published
+    /// when the save is done, dropped if anything changes first.
+    var awaitingSave: [RenderedPages.Key: (draft: BodyDraft, made: RenderedPages.Rendered)] = [:]
     var keptBodiesWritten = 0
     var keptBodiesServed = 0
     /// The shared bucket (`--s3-endpoint`): pages this node lacks are looked for there first.
@@ -84,11 +87,14 @@ final class PageCache {
     func invalidate(_ project: ProjectName) {
         rendered.invalidate(project)
         bodies?.remove(project)
+        for key in awaitingSave.keys where key.project == project { awaitingSave.removeValue(forKey: key)?.draft.unlink() }
         abandonRenders { $0.project == project }
     }
     /// Upstream's reachability changed: every page's file list may change.
     func invalidateAll() {
         rendered.invalidateAll()
+        for (_, parked) in awaitingSave { parked.draft.unlink() }
+        awaitingSave.removeAll()
         abandonRenders { _ in true }
     }
 
@@ -300,7 +306,7 @@ final class PageCache {
         guard filtered.files.count > PageRenderJob.slicedAbove, !shuttingDown else {
             return reply(rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) })
         }
-        let job = PageRenderJob(key: key, page: filtered, filesPrefix: prefix, validUntil: changesAt, stamp: bodyStamp(key),
+        let job = PageRenderJob(key: key, page: filtered, filesPrefix: prefix, validUntil: changesAt,
                                 spillAbove: rendered.spillAbove) { [unowned self] in try makeDraft() }
         job.join(reply)
         renders[key] = job
@@ -323,8 +329,9 @@ final class PageCache {
         }
         if renders[job.key] === job { renders.removeValue(forKey: job.key) }
         if let made, job.publishable {
-            // Kept on disk only if nothing the stamp names changed while it was rendered.
-            if let draft = job.draft { keep(draft, as: job.key, made, stamp: job.stamp == bodyStamp(job.key) ? job.stamp : nil) }
+            // Nothing changed while it was rendered (else it would not be publishable): it is
+            // what the state now renders, so the state now names it on disk.
+            if let draft = job.draft { keep(draft, as: job.key, made) }
             rendered.keep(job.key, made)
         } else {
             job.draft?.unlink()

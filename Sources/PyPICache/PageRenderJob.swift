@@ -9,7 +9,7 @@ import Reactor
 ///
 /// The job only renders; PageCache owns it (one job per variant however many clients
 /// ask), steps it from the loop, and decides whether its result may be kept (and its
-/// draft published on disk, for the state `stamp` names, taken when the job began).
+/// draft published on disk).
 final class PageRenderJob {
     /// Pages with more files than this are rendered in slices; smaller ones in one go.
     static let slicedAbove = 2_000
@@ -19,8 +19,6 @@ final class PageRenderJob {
 
     let key: RenderedPages.Key
     let validUntil: Double?
-    /// The state the page was in when the render began (`RenderedBodyFiles`); nil: not to be kept on disk.
-    let stamp: String?
     /// Requests waiting for the body (nil: rendering failed, answer with an error).
     private(set) var waiters: [(RenderedPages.Rendered?) -> Void] = []
     /// False once the page or its files changed mid-render: the body still answers the
@@ -42,13 +40,12 @@ final class PageRenderJob {
     /// The file the body continues in once past `spillAbove`.
     private(set) var draft: BodyDraft?
 
-    init(key: RenderedPages.Key, page: ProjectPage, filesPrefix: String, validUntil: Double?, stamp: String? = nil, spillAbove: Int,
+    init(key: RenderedPages.Key, page: ProjectPage, filesPrefix: String, validUntil: Double?, spillAbove: Int,
          filesPerSlice: Int = PageRenderJob.filesPerSlice, makeDraft: @escaping () throws -> BodyDraft) {
         self.key = key
         self.page = page
         self.filesPrefix = filesPrefix
         self.validUntil = validUntil
-        self.stamp = stamp
         self.spillAbove = spillAbove
         self.filesPerSlice = max(1, filesPerSlice)
         self.makeDraft = makeDraft

@@ -144,3 +144,22 @@ def test_after_a_crash_or_a_changed_page_the_page_is_rendered_again(tmp_path, st
         assert status(wh)["rendered-bodies-served"] == 0
     finally:
         up.stop()
+
+
+def test_a_page_rendered_while_it_is_still_being_saved_is_kept_once_saved(tmp_path, start_wheelhouse):
+    # Over 10,000 files a fetched page is saved a slice per loop iteration; the first
+    # request's rendering is done before the save is, and waits for it to be kept.
+    up = start_upstream(tmp_path, 12_000)
+    data = str(tmp_path / "data")
+    try:
+        wh = start_wheelhouse(up.url, data)
+        code, _, first = get_page(wh, JSON, "gzip")
+        assert code == 200 and len(listed(first, "gzip")) == 12_000
+        wh.stop()
+        wh = start_wheelhouse(up.url, data)
+        code, _, body = get_page(wh, JSON, "gzip")
+        assert code == 200 and body == first
+        memory = status(wh)
+        assert memory["page-renders"] == 0 and memory["rendered-bodies-served"] == 1
+    finally:
+        up.stop()
