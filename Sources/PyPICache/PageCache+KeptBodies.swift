@@ -33,7 +33,7 @@ extension PageCache {
     /// may be served from the cache. The page is then read a slice per loop iteration, so its
     /// files are known (and later requests take the usual way). False: nothing kept applies.
     func serveKeptBody(_ name: ProjectName, _ variant: Variant, exchange: Exchange) -> Bool {
-        guard let bodies, !shuttingDown, let head = storedPageHead(name), head.contentTag != nil else { return false }
+        guard bodies != nil, !shuttingDown, let head = storedPageHead(name), head.contentTag != nil else { return false }
         let now = clock.now
         let decision = policy.decide(.init(storedFetchedAt: head.fetchedAt, now: now, onlyIfCached: PyPIProxy.onlyIfCached(exchange.request),
                                            knownMissing: false, breakerOpen: health.breakerOpen))
