@@ -8,6 +8,8 @@ import Reactor
 ///     pages/<project>.page                            project pages (ProjectPage, PageCodec's form;
 ///                                                     <project>.json: the JSON form of earlier versions,
 ///                                                     read once and rewritten as .page)
+///     rendered/<project>.<variant>                    rendered page bodies (RenderedBodyFiles: a
+///                                                     derived copy, valid for the state it names)
 ///     tmp/                                            downloads in progress
 ///
 /// Every write goes to `tmp/` first and is renamed into place only when complete
@@ -17,6 +19,8 @@ public final class CacheStore: CacheStorage {
     public let root: String
     private var tempCounter = 0
     let openFiles: OpenFileCache
+    /// Big pages being written a slice at a time (`PageSave`), by project.
+    var pendingSaves: [ProjectName: PageSave] = [:]
 
     /// `openFileCapacity`: how many cached files may stay open (a share of the fd limit).
     /// `clearingTemp: false` leaves `tmp/` alone (`wheelhouse gc --dry-run` reports it).
@@ -77,6 +81,7 @@ public final class CacheStore: CacheStorage {
     /// The stored page; nil when absent or unreadable (then it is fetched again). A page
     /// in the JSON form of earlier versions is read once and rewritten in PageCodec's form.
     public func loadPage(_ name: ProjectName) -> ProjectPage? {
+        if let saving = pageBeingSaved(name) { return saving }
         if let bytes = try? Files.readAll(pagePath(name)) { return PageCodec.decode(bytes) }
         guard let bytes = try? Files.readAll(legacyPagePath(name)),
               let page = try? JSONDecoder().decode(ProjectPage.self, from: Data(bytes)) else { return nil }
@@ -84,9 +89,17 @@ public final class CacheStore: CacheStorage {
         return page
     }
 
-    public func storedPageBytes(_ name: ProjectName) -> [UInt8]? { try? Files.readAll(pagePath(name)) }
+    public func storedPageBytes(_ name: ProjectName) -> [UInt8]? {
+        pendingSaves[name] == nil ? try? Files.readAll(pagePath(name)) : nil
+    }
+
+    func storedPageHead(_ name: ProjectName) -> PageCodec.Head? {
+        guard pendingSaves[name] == nil, let fd = try? Files.openForReading(pagePath(name)), let bytes = try? Files.read(fd, count: PageCodec.headSize, at: 0) else { return nil }
+        return PageCodec.head(bytes)
+    }
 
     public func savePage(_ page: ProjectPage, as name: ProjectName) throws {
+        abandonSavingPage(name)  // this one is newer
         try writeAtomically(PageCodec.encode(page), to: pagePath(name))
         Files.remove(legacyPagePath(name))  // else a later start would list both forms
     }
@@ -94,10 +107,18 @@ public final class CacheStore: CacheStorage {
     // Pages as bytes, for the shared tier: the file as it is on disk.
     public func pageBytes(_ name: ProjectName) -> [UInt8]? { (try? Files.readAll(pagePath(name))) ?? nil }
 
-    public func importPage(_ bytes: [UInt8], as name: ProjectName) throws { try writeAtomically(bytes, to: pagePath(name)) }
+    public func importPage(_ bytes: [UInt8], as name: ProjectName) throws {
+        abandonSavingPage(name)
+        try writeAtomically(bytes, to: pagePath(name))
+    }
+
+    /// The next server starts without the rendered bodies kept on disk (`gc` and `purge`
+    /// change cached files, which bodies list, while no server is there to delete them).
+    public func forgetRenderedBodies() { RenderedBodyFiles.forgetAll(dataDirectory: root) }
 
     /// Forgets a stored page in either form (`wheelhouse purge`, or an imported page this node cannot read).
     public func removePage(_ name: ProjectName) {
+        abandonSavingPage(name)
         Files.remove(pagePath(name))
         Files.remove(legacyPagePath(name))
     }

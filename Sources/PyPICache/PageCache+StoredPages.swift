@@ -1,9 +1,74 @@
 import Reactor
 import Support
 
-/// Reading stored pages without stalling the loop: a big page is decoded from disk a slice
-/// of files per loop iteration (`PageLoad`), and every request for it waits for that one read.
+/// Reading and writing stored pages without stalling the loop: a big page is decoded from
+/// disk a slice of files per loop iteration (`PageLoad`), every request for it waiting for
+/// that one read, and a big fetched page is written a slice per iteration (`PageSave`).
 extension PageCache {
+    /// Stores a fetched page: a big one a slice per loop iteration (the store answers for it
+    /// from the save meanwhile), others at once. The shared bucket hears of it once on disk.
+    func save(_ page: ProjectPage, as name: ProjectName) {
+        guard let local = store as? CacheStore, page.files.count > CacheStore.savedInSlicesAbove, !shuttingDown else {
+            do {
+                try store.savePage(page, as: name)
+                saved(name)
+            } catch {
+                saveFailed(name, error)
+            }
+            return
+        }
+        do {
+            let save = try local.startSavingPage(page, as: name)
+            loop.execute { [weak self] in self?.stepSave(save, in: local) }
+        } catch {
+            saveFailed(name, error)
+        }
+    }
+
+    private func stepSave(_ save: PageSave, in local: CacheStore) {
+        guard !shuttingDown, local.isCurrent(save) else { return }  // replaced, or finished by shutdown
+        do {
+            try save.step(maxFiles: CacheStore.savedFilesPerSlice)
+            guard save.isDone else {
+                loop.execute { [weak self] in self?.stepSave(save, in: local) }
+                return
+            }
+            try local.finishSavingPage(save)
+            saved(save.name)
+        } catch {
+            local.abandonSavingPage(save.name)
+            saveFailed(save.name, error)
+        }
+    }
+
+    /// Shutdown: saves under way are written out in this turn.
+    func finishSavesNow() {
+        guard let local = store as? CacheStore else { return }
+        for save in local.savesInProgress {
+            do {
+                while !save.isDone { try save.step(maxFiles: Int.max) }
+                try local.finishSavingPage(save)
+                unsavedPages.remove(save.name)
+                pageSaveEnded(save.name, written: true)
+            } catch {
+                local.abandonSavingPage(save.name)
+                saveFailed(save.name, error)
+            }
+        }
+    }
+
+    private func saved(_ name: ProjectName) {
+        unsavedPages.remove(name)
+        pageSaveEnded(name, written: true)
+        shared?.pageStored(name)
+    }
+
+    private func saveFailed(_ name: ProjectName, _ error: Error) {
+        unsavedPages.insert(name)
+        pageSaveEnded(name, written: false)
+        logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
+    }
+
     /// A stored page: from memory, else from disk; a big one is decoded a slice per loop
     /// iteration (`PageCodec.Decoder`), every request for it waiting for the one read.
     func readStored(_ name: ProjectName, then use: @escaping (ProjectPage?) -> Void) {

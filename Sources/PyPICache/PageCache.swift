@@ -18,19 +18,30 @@ final class PageCache {
     let policy: PagePolicy
     /// Pages have their own connection pool, so a page never queues behind file downloads.
     let curl: CurlMulti
-    private let config: ProxyConfig
+    let config: ProxyConfig
     private let connectPolicy: ConnectPolicy
     let loop: EventLoop
-    private let clock: WallClock
+    let clock: WallClock
     let logger: Logger
     let index: CacheIndex
     let store: CacheStorage
     private let stats: CacheStats
-    private let health: UpstreamHealth
-    private let metadata: WheelMetadata
+    let health: UpstreamHealth
+    let metadata: WheelMetadata
     private var fetches: [ProjectName: PageFetch] = [:]
     private var notFound: NegativeCache
-    private let rendered: RenderedPages
+    let rendered: RenderedPages
+    /// Rendered bodies kept in the data directory across restarts; nil where they cannot be.
+    let bodies: RenderedBodyFiles?
+    /// Pages whose last save failed: the stored copy is older than the one in memory, so
+    /// nothing rendered from the latter may be kept on disk as if it matched the former.
+    var unsavedPages: Set<ProjectName> = []
+    /// Bodies written to `rendered/`, and read back from it for a page not read since start-up.
+    /// Bodies rendered while their page was being saved (no state to name yet): published
+    /// when the save is done, dropped if anything changes first.
+    var awaitingSave: [RenderedPages.Key: (draft: BodyDraft, made: RenderedPages.Rendered)] = [:]
+    var keptBodiesWritten = 0
+    var keptBodiesServed = 0
     /// The shared bucket (`--s3-endpoint`): pages this node lacks are looked for there first.
     var shared: SharedTier?
     /// Big page variants being rendered a slice per loop iteration (one per variant).
@@ -54,28 +65,18 @@ final class PageCache {
         self.metadata = metadata
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
-        rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2) { [store, logger] body in
-            do {
-                let fd = try PageCache.unlinkedFile(in: store)
-                try body.withUnsafeBytes { try Files.writeAll(fd, $0) }
-                return fd
-            } catch {
-                logger.warning("rendered_page_spill_failed", ["bytes": String(body.count), "error": "\(error)"])
-                return nil
-            }
+        rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2)
+        bodies = (store as? CacheStore).flatMap { local in
+            RenderedBodyFiles(dataDirectory: local.root, makeTemp: { try local.createTemp() }, logger: logger)
         }
-    }
-
-    /// A body too big for memory: an unlinked temp file, so nothing is left behind.
-    private static func unlinkedFile(in store: CacheStorage) throws -> FileDescriptor {
-        let temp = try store.createTemp()
-        Files.remove(temp.path)  // the descriptor keeps the bytes; a crash leaves nothing
-        return temp.fd
+        rendered.spill = { [unowned self] key, made in spill(key, made) }
     }
 
     /// Rendered bodies in memory (for /+status), and how many renders were made.
     var renderedMemory: (count: Int, bytes: Int, budget: Int) { (rendered.count, rendered.totalBytes, rendered.budgetBytes) }
     var renderCount: Int { rendered.renderCount }
+    /// Renders made, and bodies written to and served from `rendered/` (for /+status).
+    var renderCounts: (renders: Int, keptWritten: Int, keptServed: Int) { (rendered.renderCount, keptBodiesWritten, keptBodiesServed) }
 
     /// The stored page (memory, else disk), whatever its age.
     func stored(_ name: ProjectName) -> ProjectPage? { index.page(name, load: store.loadPage) }
@@ -85,11 +86,15 @@ final class PageCache {
     /// A project's cached files changed: its renderings list sizes and metadata anew.
     func invalidate(_ project: ProjectName) {
         rendered.invalidate(project)
+        bodies?.remove(project)
+        for key in awaitingSave.keys where key.project == project { awaitingSave.removeValue(forKey: key)?.draft.unlink() }
         abandonRenders { $0.project == project }
     }
     /// Upstream's reachability changed: every page's file list may change.
     func invalidateAll() {
         rendered.invalidateAll()
+        for (_, parked) in awaitingSave { parked.draft.unlink() }
+        awaitingSave.removeAll()
         abandonRenders { _ in true }
     }
 
@@ -119,6 +124,7 @@ final class PageCache {
         if shouldReadSharedPage(name) { return readSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) } }
         // The first request after a restart: its date is in the page, read a slice at a time.
         if index.isStoredUnread(name) {
+            if serveKeptBody(name, variant, exchange: exchange) { return }
             return readStored(name) { [self] _ in serve(name, variant, exchange: exchange) }
         }
         serve(name, variant, exchange: exchange)
@@ -263,12 +269,7 @@ final class PageCache {
         loads.removeValue(forKey: name)  // a read under way is of the page this one replaces
         index.remember(page, as: name)
         if contentChanged { invalidate(name) }
-        do {
-            try store.savePage(page, as: name)
-            shared?.pageStored(name)
-        } catch {
-            logger.error("page_store_failed", ["project": name.normalized, "error": "\(error)"])
-        }
+        save(page, as: name)
     }
 
     private func respond(_ page: ProjectPage, name: ProjectName, _ variant: Variant, cache: CacheResult, exchange: Exchange) {
@@ -284,7 +285,7 @@ final class PageCache {
                          page source: (@escaping (ProjectPage?) -> Void) -> Void, then answer: @escaping (Response?) -> Void) {
         let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
         let now = clock.now
-        if let kept = rendered.cached(key, now: now) { return answer(response(kept, name, variant, cache: cache)) }
+        if let kept = keptRendering(key, now: now) { return answer(response(kept, name, variant, cache: cache)) }
         let reply = { [self] (made: RenderedPages.Rendered?) in
             answer(made.map { response($0, name, variant, cache: cache) } ?? .error(500, "rendering the page of \(name) failed"))
         }
@@ -292,7 +293,7 @@ final class PageCache {
         source { [self] page in
             guard let page else { return answer(nil) }
             // Rendered, or begun, while the page was read.
-            if let kept = rendered.cached(key, now: clock.now) { return reply(kept) }
+            if let kept = keptRendering(key, now: clock.now) { return reply(kept) }
             if let running = renders[key] { return running.join(reply) }
             render(page, key, variant, reply: reply)
         }
@@ -309,7 +310,7 @@ final class PageCache {
             return reply(rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) })
         }
         let job = PageRenderJob(key: key, page: filtered, filesPrefix: prefix, validUntil: changesAt,
-                                spillAbove: rendered.spillAbove) { [store] in try PageCache.unlinkedFile(in: store) }
+                                spillAbove: rendered.spillAbove) { [unowned self] in try makeDraft() }
         job.join(reply)
         renders[key] = job
         loop.execute { [weak self] in self?.step(job) }
@@ -330,11 +331,18 @@ final class PageCache {
             made = nil
         }
         if renders[job.key] === job { renders.removeValue(forKey: job.key) }
-        if let made, job.publishable { rendered.keep(job.key, made) }
+        if let made, job.publishable {
+            // Nothing changed while it was rendered (else it would not be publishable): it is
+            // what the state now renders, so the state now names it on disk.
+            if let draft = job.draft { keep(draft, as: job.key, made) }
+            rendered.keep(job.key, made)
+        } else {
+            job.draft?.unlink()
+        }
         for waiter in job.takeWaiters() { waiter(made) }
     }
 
-    private func response(_ page: RenderedPages.Rendered, _ name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
+    func response(_ page: RenderedPages.Rendered, _ name: ProjectName, _ variant: Variant, cache: CacheResult) -> Response {
         let now = clock.now
         stats.served(.page, cache: cache, project: name, now: now)
         // Clients must not keep a page past the moment a cooldown lets a new file in.
@@ -349,7 +357,7 @@ final class PageCache {
         if variant.gzip { headers.append(("Content-Encoding", "gzip")) }
         let body: Body = switch page.body {
         case .bytes(let bytes): .bytes(bytes)
-        case .file(let fd, let length): .file(fd, offset: 0, length: length)
+        case .file(let fd, let offset, let length): .file(fd, offset: offset, length: length)
         }
         return Response(status: 200, headers: headers, body: body, logFields: cache.logFields)
     }
@@ -376,9 +384,13 @@ final class PageCache {
     func shutdown() {
         // Renders under way stop; their clients' connections close with the server.
         shuttingDown = true
+        for job in renders.values { job.draft?.unlink() }
         renders.removeAll()
         loads.removeAll()
         for fetch in Array(fetches.values) { curl.cancel(fetch.transfer) }
         fetches.removeAll()
+        finishSavesNow()  // a fetched page is not lost to a stop
+        // Last: every body on disk now matches what this server knew.
+        bodies?.markCleanStop()
     }
 }

@@ -1,10 +1,14 @@
+import CZlib
+
 /// How a `ProjectPage` is kept on disk (`pages/<project>.page`): a compact binary
 /// form written and read by hand, because a general JSON decoder took 0.1-0.45 s
 /// for a big page after a restart. Strings are length-prefixed, so reading one is a
 /// bounds check and a copy; nothing is escaped or searched for.
 ///
-///     "WHPG1\n"                     magic and version
+///     "WHPG2\n"                     magic and version
 ///     fetchedAt                     8 bytes, little-endian IEEE 754 bits
+///     content tag                   16 bytes: crc32, adler32 (4 each), length (8) of
+///                                   everything after the tag, little-endian
 ///     name, etag?, lastModified?    strings
 ///     versions?                     count + 1 (0: none given), then strings
 ///     file count, then per file:    filename, url, sha256?, requiresPython?, yanked?,
@@ -14,39 +18,116 @@
 /// optional string or number is stored as length + 1 (value + 1), 0 meaning nil.
 /// Anything malformed (truncated, wrong magic, impossible lengths) reads as nil:
 /// the page is then treated as not stored and fetched again.
+///
+/// The content tag names what the page lists, whatever its date: a 304 rewrites the page
+/// with a new `fetchedAt` and the same tag. Rendered bodies kept on disk carry the tag of
+/// the page they were rendered from (`RenderedBodyFiles`), and `head` reads it (and the
+/// date) from the first bytes alone, without decoding the page. Pages written by earlier
+/// versions ("WHPG1", no tag) are still read; they have no tag until saved again.
 enum PageCodec {
-    static let magic: [UInt8] = Array("WHPG1\n".utf8)
+    static let magic: [UInt8] = Array("WHPG2\n".utf8)
+    static let magicWithoutTag: [UInt8] = Array("WHPG1\n".utf8)
+    /// Bytes before the name: magic, date, content tag.
+    static let headSize = 6 + 8 + 16
+
+    /// The date and content tag at the start of a stored page (nil tag: an earlier form).
+    struct Head: Equatable {
+        let fetchedAt: Double
+        let contentTag: [UInt8]?
+    }
+
+    /// Reads only the head of stored page bytes (`headSize` are enough); nil: not a page.
+    static func head(_ bytes: [UInt8]) -> Head? {
+        guard bytes.count >= magic.count + 8 else { return nil }
+        let tagged = bytes.starts(with: magic)
+        guard tagged || bytes.starts(with: magicWithoutTag) else { return nil }
+        var bits: UInt64 = 0
+        for i in 0..<8 { bits |= UInt64(bytes[magic.count + i]) << (8 * UInt64(i)) }
+        guard tagged else { return Head(fetchedAt: Double(bitPattern: bits), contentTag: nil) }
+        guard bytes.count >= headSize else { return nil }
+        return Head(fetchedAt: Double(bitPattern: bits), contentTag: Array(bytes[(magic.count + 8)..<headSize]))
+    }
 
     static func encode(_ page: ProjectPage) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64 + page.files.count * 320)
-        out += magic
-        var bits = page.fetchedAt.bitPattern
-        for _ in 0..<8 {
-            out.append(UInt8(truncatingIfNeeded: bits))
-            bits >>= 8
-        }
-        putString(page.name, into: &out)
-        putOptional(page.etag, into: &out)
-        putOptional(page.lastModified, into: &out)
-        if let versions = page.versions {
-            putNumber(UInt64(versions.count) + 1, into: &out)
-            for v in versions { putString(v, into: &out) }
-        } else {
-            putNumber(0, into: &out)
-        }
-        putNumber(UInt64(page.files.count), into: &out)
-        for file in page.files {
-            putString(file.filename, into: &out)
-            putString(file.url, into: &out)
-            putOptional(file.sha256, into: &out)
-            putOptional(file.requiresPython, into: &out)
-            putOptional(file.yanked, into: &out)
-            putNumber(file.size.map { UInt64(max(0, $0)) + 1 } ?? 0, into: &out)
-            putOptional(file.uploadTime, into: &out)
-            putOptional(file.coreMetadata, into: &out)
-        }
+        var encoder = Encoder()
+        var out = encoder.begin(page)
+        out.reserveCapacity(out.count + page.files.count * 320)
+        out += encoder.files(page, 0..<page.files.count)
+        out.replaceSubrange((headSize - 16)..<headSize, with: encoder.contentTag)
         return out
+    }
+
+    /// Writes a page in parts (a big one a slice of files at a time, `PageSave`): `begin`,
+    /// then `files` for consecutive ranges, then `contentTag` goes into the head's last 16
+    /// bytes (zeros until then). The parts joined are `encode`'s bytes.
+    struct Encoder {
+        private var crc = crc32(0, nil, 0)
+        private var adler = adler32(0, nil, 0)
+        private var length = 0
+
+        /// The head (its tag still zeros) up to the file count.
+        mutating func begin(_ page: ProjectPage) -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(256 + (page.versions?.count ?? 0) * 8)
+            out += PageCodec.magic
+            PageCodec.putFixed(page.fetchedAt.bitPattern, bytes: 8, into: &out)
+            out += [UInt8](repeating: 0, count: 16)  // the content tag, once the rest is written
+            PageCodec.putString(page.name, into: &out)
+            PageCodec.putOptional(page.etag, into: &out)
+            PageCodec.putOptional(page.lastModified, into: &out)
+            if let versions = page.versions {
+                PageCodec.putNumber(UInt64(versions.count) + 1, into: &out)
+                for v in versions { PageCodec.putString(v, into: &out) }
+            } else {
+                PageCodec.putNumber(0, into: &out)
+            }
+            PageCodec.putNumber(UInt64(page.files.count), into: &out)
+            add(out[PageCodec.headSize...])
+            return out
+        }
+
+        mutating func files(_ page: ProjectPage, _ range: Range<Int>) -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(range.count * 320)
+            for file in page.files[range] {
+                PageCodec.putString(file.filename, into: &out)
+                PageCodec.putString(file.url, into: &out)
+                PageCodec.putOptional(file.sha256, into: &out)
+                PageCodec.putOptional(file.requiresPython, into: &out)
+                PageCodec.putOptional(file.yanked, into: &out)
+                PageCodec.putNumber(file.size.map { UInt64(max(0, $0)) + 1 } ?? 0, into: &out)
+                PageCodec.putOptional(file.uploadTime, into: &out)
+                PageCodec.putOptional(file.coreMetadata, into: &out)
+            }
+            add(out[...])
+            return out
+        }
+
+        private mutating func add(_ bytes: ArraySlice<UInt8>) {
+            bytes.withUnsafeBufferPointer { buffer in
+                crc = crc32(crc, buffer.baseAddress, uInt(buffer.count))
+                adler = adler32(adler, buffer.baseAddress, uInt(buffer.count))
+            }
+            length += bytes.count
+        }
+
+        /// crc32 and adler32 (zlib's, a few GB/s) and the length of everything after the head:
+        /// what the page lists changed, not an adversary's collision, is what it tells apart.
+        var contentTag: [UInt8] {
+            var tag: [UInt8] = []
+            PageCodec.putFixed(UInt64(crc), bytes: 4, into: &tag)
+            PageCodec.putFixed(UInt64(adler), bytes: 4, into: &tag)
+            PageCodec.putFixed(UInt64(length), bytes: 8, into: &tag)
+            return tag
+        }
+    }
+
+    fileprivate static func putFixed(_ value: UInt64, bytes: Int, into out: inout [UInt8]) {
+        var v = value
+        for _ in 0..<bytes {
+            out.append(UInt8(truncatingIfNeeded: v))
+            v >>= 8
+        }
     }
 
     static func decode(_ bytes: [UInt8]) -> ProjectPage? {
@@ -93,7 +174,7 @@ enum PageCodec {
         }
     }
 
-    private static func putNumber(_ value: UInt64, into out: inout [UInt8]) {
+    fileprivate static func putNumber(_ value: UInt64, into out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
             out.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -102,12 +183,12 @@ enum PageCodec {
         out.append(UInt8(v))
     }
 
-    private static func putString(_ s: String, into out: inout [UInt8]) {
+    fileprivate static func putString(_ s: String, into out: inout [UInt8]) {
         putNumber(UInt64(s.utf8.count), into: &out)
         out.append(contentsOf: s.utf8)
     }
 
-    private static func putOptional(_ s: String?, into out: inout [UInt8]) {
+    fileprivate static func putOptional(_ s: String?, into out: inout [UInt8]) {
         guard let s else { return putNumber(0, into: &out) }
         putNumber(UInt64(s.utf8.count) + 1, into: &out)
         out.append(contentsOf: s.utf8)
@@ -120,12 +201,17 @@ enum PageCodec {
 
         /// The page's head (no files yet) and its file count.
         mutating func head() -> (ProjectPage, Int)? {
-            guard buffer.count >= PageCodec.magic.count + 8,
-                  PageCodec.magic.indices.allSatisfy({ buffer[$0] == PageCodec.magic[$0] }) else { return nil }
+            guard buffer.count >= PageCodec.magic.count + 8 else { return nil }
+            let tagged = PageCodec.magic.indices.allSatisfy { buffer[$0] == PageCodec.magic[$0] }
+            guard tagged || PageCodec.magicWithoutTag.indices.allSatisfy({ buffer[$0] == PageCodec.magicWithoutTag[$0] }) else { return nil }
             at = PageCodec.magic.count
             var bits: UInt64 = 0
             for i in 0..<8 { bits |= UInt64(buffer[at + i]) << (8 * UInt64(i)) }
             at += 8
+            if tagged {
+                guard buffer.count >= PageCodec.headSize else { return nil }
+                at = PageCodec.headSize
+            }
             guard let name = string(), let etag = optional(), let lastModified = optional(),
                   let versionCount = number() else { return nil }
             var versions: [String]?

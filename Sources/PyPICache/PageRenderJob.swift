@@ -4,11 +4,12 @@ import Reactor
 /// page of 100,000 files (tens of MB) never holds the loop for the whole render: each
 /// slice renders `filesPerSlice` files, gzips them if asked (one deflate stream across
 /// the slices) and keeps a running checksum for the ETag. The body grows in memory up
-/// to `spillAbove` bytes, then continues in an unlinked temp file (as RenderedPages keeps
-/// big bodies), so the last slice does not have to write tens of MB in one go.
+/// to `spillAbove` bytes, then continues in a `BodyDraft` (a temp file, as RenderedPages
+/// keeps big bodies), so the last slice does not have to write tens of MB in one go.
 ///
 /// The job only renders; PageCache owns it (one job per variant however many clients
-/// ask), steps it from the loop, and decides whether its result may be kept.
+/// ask), steps it from the loop, and decides whether its result may be kept (and its
+/// draft published on disk).
 final class PageRenderJob {
     /// Pages with more files than this are rendered in slices; smaller ones in one go.
     static let slicedAbove = 2_000
@@ -28,7 +29,7 @@ final class PageRenderJob {
     private let filesPrefix: String
     private let filesPerSlice: Int
     private let spillAbove: Int
-    private let makeSpillFile: () throws -> FileDescriptor
+    private let makeDraft: () throws -> BodyDraft
     private var next = 0
     private var first = true
     private var versions: [String] = []
@@ -36,17 +37,18 @@ final class PageRenderJob {
     private let gzip: GzipStream?
     private var checksum = Checksum.Running()
     private var memory: [UInt8] = []
-    private var spilled: (fd: FileDescriptor, length: Int)?
+    /// The file the body continues in once past `spillAbove`.
+    private(set) var draft: BodyDraft?
 
     init(key: RenderedPages.Key, page: ProjectPage, filesPrefix: String, validUntil: Double?, spillAbove: Int,
-         filesPerSlice: Int = PageRenderJob.filesPerSlice, makeSpillFile: @escaping () throws -> FileDescriptor) {
+         filesPerSlice: Int = PageRenderJob.filesPerSlice, makeDraft: @escaping () throws -> BodyDraft) {
         self.key = key
         self.page = page
         self.filesPrefix = filesPrefix
         self.validUntil = validUntil
         self.spillAbove = spillAbove
         self.filesPerSlice = max(1, filesPerSlice)
-        self.makeSpillFile = makeSpillFile
+        self.makeDraft = makeDraft
         // Level 1, as RenderedPages: a few ms per MB instead of ~25.
         gzip = key.gzip ? GzipStream(level: 1) : nil
     }
@@ -89,19 +91,18 @@ final class PageRenderJob {
             bytes = compressed
         }
         checksum.add(bytes)
-        if spilled == nil && memory.count + bytes.count > spillAbove {
+        if draft == nil && memory.count + bytes.count > spillAbove {
             do {
-                let fd = try makeSpillFile()
-                try memory.withUnsafeBytes { try Files.writeAll(fd, $0) }
-                spilled = (fd, memory.count)
+                let started = try makeDraft()
+                draft = started
+                try started.append(memory)
                 memory = []
             } catch {
                 throw Failure.spill("\(error)")
             }
         }
-        if let file = spilled {
-            do { try bytes.withUnsafeBytes { try Files.writeAll(file.fd, $0) } } catch { throw Failure.spill("\(error)") }
-            spilled = (file.fd, file.length + bytes.count)
+        if let draft {
+            do { try draft.append(bytes) } catch { throw Failure.spill("\(error)") }
         } else {
             memory.append(contentsOf: bytes)
         }
@@ -110,7 +111,7 @@ final class PageRenderJob {
     private func finished() -> RenderedPages.Rendered {
         // Strong ETags differ per encoding (RFC 9110 8.8.3), as RenderedPages names them.
         let etag = "\"" + checksum.tag + (key.gzip ? "-gz" : "") + "\""
-        let body: RenderedPages.Body = spilled.map { .file($0.fd, length: $0.length) } ?? .bytes(memory)
+        let body: RenderedPages.Body = draft?.body ?? .bytes(memory)
         memory = []
         return RenderedPages.Rendered(body: body, etag: etag, validUntil: validUntil)
     }

@@ -127,7 +127,7 @@ public final class PyPIProxy: HTTPResponder {
                               activeTransfers: pages.curl.activeCount + files.curl.activeCount, index: index, stats: stats,
                               renderedPages: pages.renderedMemory,
                               serverStats: serverStats, eviction: files.eviction, storedPage: { [pages] in pages.stored($0) },
-                              sharedStore: files.shared?.report)
+                              sharedStore: files.shared?.report, renders: pages.renderCounts)
     }
 
     /// RFC 9111 `Cache-Control: only-if-cached`: answer from the cache or with 504,

@@ -9,6 +9,9 @@ final class UpstreamRangeSupport {
     enum Known { case unknown, honoured, ignored }
     private var byHost: [String: Known] = [:]
 
+    /// Hosts known to ignore Range (pages advertise no metadata read by ranges from them).
+    var hostsIgnoringRanges: [String] { byHost.compactMap { $0.value == .ignored ? $0.key : nil } }
+
     func known(forURL url: String) -> Known {
         ConnectPolicy.host(of: url).flatMap { byHost[$0] } ?? .unknown
     }

@@ -11,12 +11,14 @@ import Reactor
 /// that moment and is rendered anew from then on.
 ///
 /// A body over `spillAbove` (32 KiB, a page of a few hundred files; less with a tiny
-/// budget) is kept instead in an unlinked temp file, sent with sendfile like a cached
-/// file: a big page costs no memory and is still rendered once rather than every time
-/// the byte budget cycles (pip asking for 50 projects of 2,000 files in turn would
-/// otherwise re-render every one). `spilledLimit` such files are kept (their
-/// descriptors are reserved in the fd share), least recently used out first. Unlinked,
-/// they vanish with their last descriptor, or with the process.
+/// budget) is kept instead in a file, sent with sendfile like a cached file: a big page
+/// costs no memory and is still rendered once rather than every time the byte budget
+/// cycles (pip asking for 50 projects of 2,000 files in turn would otherwise re-render
+/// every one). The file is one of `RenderedBodyFiles` (kept across restarts) or, where
+/// that cannot be, an unlinked temp file (vanishes with its last descriptor). `spilledLimit`
+/// such descriptors are kept open (reserved in the fd share), least recently used out first;
+/// each is one `FileDescriptor`, closed by whichever of this cache and the responses
+/// sending it lets go of it last.
 final class RenderedPages {
     struct Key: Hashable {
         let project: ProjectName
@@ -27,13 +29,13 @@ final class RenderedPages {
 
     enum Body {
         case bytes([UInt8])
-        /// An unlinked file holding the body; shared by every response sending it.
-        case file(FileDescriptor, length: Int)
+        /// A file holding the body from `offset` on; shared by every response sending it.
+        case file(FileDescriptor, offset: Int, length: Int)
 
         var count: Int {
             switch self {
             case .bytes(let b): b.count
-            case .file(_, let length): length
+            case .file(_, _, let length): length
             }
         }
     }
@@ -46,17 +48,17 @@ final class RenderedPages {
     }
 
     private var entries: ByteBudgetCache<Key, Rendered>
-    /// Bodies over a quarter of the budget, each in an unlinked file (cost 1 each: a count).
+    /// Bodies over `spillAbove`, each in a file (cost 1 each: a count of descriptors).
     private var spilled: ByteBudgetCache<Key, Rendered>
-    /// Writes a body to an unlinked file; nil when it cannot (then the body is not kept).
-    private let spill: ([UInt8]) -> FileDescriptor?
+    /// Writes a rendering's body to a file; nil when it cannot (then the body is not kept). Set by the owner.
+    var spill: (Key, Rendered) -> Rendered?
     /// How many renders were made (each variant once while nothing changes it), for tests and /+status.
     private(set) var renderCount = 0
 
     /// Spilled bodies kept (each holds a descriptor; Serve's FileLimitShare reserves them).
     static let spilledFileLimit = 64
 
-    init(budgetBytes: Int = 8 << 20, spilledLimit: Int = RenderedPages.spilledFileLimit, spill: @escaping ([UInt8]) -> FileDescriptor? = { _ in nil }) {
+    init(budgetBytes: Int = 8 << 20, spilledLimit: Int = RenderedPages.spilledFileLimit, spill: @escaping (Key, Rendered) -> Rendered? = { _, _ in nil }) {
         entries = ByteBudgetCache(budgetBytes: budgetBytes)
         spilled = ByteBudgetCache(budgetBytes: spilledLimit)
         self.spill = spill
@@ -81,15 +83,9 @@ final class RenderedPages {
         // Strong ETags differ per encoding (RFC 9110 8.8.3). The bytes are named by two
         // checksums and the length: a sha256 of a 1 MB page cost more than rendering it.
         let etag = "\"" + Checksum.tag(body) + (key.gzip ? "-gz" : "") + "\""
-        if body.count > spillAbove, let fd = spill(body) {
-            let result = Rendered(body: .file(fd, length: body.count), etag: etag, validUntil: made.validUntil)
-            entries.remove(key)
-            spilled.put(key, result, cost: 1)
-            return result
-        }
-        let result = Rendered(body: .bytes(body), etag: etag, validUntil: made.validUntil)
-        spilled.remove(key)
-        entries.put(key, result, cost: body.count + 128)
+        let inMemory = Rendered(body: .bytes(body), etag: etag, validUntil: made.validUntil)
+        let result = body.count > spillAbove ? spill(key, inMemory) ?? inMemory : inMemory
+        remember(key, result)
         return result
     }
 
@@ -97,6 +93,11 @@ final class RenderedPages {
     /// a body in a file goes with the spilled ones, bytes with the others.
     func keep(_ key: Key, _ made: Rendered) {
         renderCount += 1
+        remember(key, made)
+    }
+
+    /// Keeps a rendering without counting a render (a body kept on disk, opened after a restart).
+    func remember(_ key: Key, _ made: Rendered) {
         switch made.body {
         case .file:
             entries.remove(key)

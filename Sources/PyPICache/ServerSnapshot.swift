@@ -21,6 +21,8 @@ struct ServerSnapshot {
     let storedPage: (ProjectName) -> ProjectPage?
     /// The shared bucket's state and counters, when one is configured.
     var sharedStore: SharedTier.Report? = nil
+    /// Renders made; bodies written to `rendered/` and served from it without reading the page.
+    var renders: (renders: Int, keptWritten: Int, keptServed: Int) = (0, 0, 0)
 
     /// Distribution files in the cache (extracted `.metadata` files not counted).
     var cachedFileCount: Int { index.distributionFileCount }

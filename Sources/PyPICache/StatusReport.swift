@@ -40,7 +40,9 @@ struct StatusReport {
         "in-flight-transfers":\(snapshot.activeTransfers),"open-connections":\(snapshot.serverStats?.openConnections ?? 0),\
         "unverified-files":\(snapshot.stats.unverifiedFiles),\
         "memory":{"budget-bytes":\(snapshot.config.memoryBudgetBytes),"parsed-pages":\(parsed.count),"parsed-pages-bytes":\(parsed.bytes),\
-        "rendered-pages":\(snapshot.renderedPages.count),"rendered-pages-bytes":\(snapshot.renderedPages.bytes)},\
+        "rendered-pages":\(snapshot.renderedPages.count),"rendered-pages-bytes":\(snapshot.renderedPages.bytes),\
+        "page-renders":\(snapshot.renders.renders),"rendered-bodies-written":\(snapshot.renders.keptWritten),\
+        "rendered-bodies-served":\(snapshot.renders.keptServed)},\
         "max-cache-bytes":\(snapshot.eviction.map { String($0.capBytes) } ?? "null"),"evicted-files":\(snapshot.eviction?.evictedFiles ?? 0),\
         "evicted-bytes":\(snapshot.eviction?.evictedBytes ?? 0),"pinned-files":\(snapshot.eviction?.pins.count ?? 0),\
         "connections-closed":{\(closedByReason)},\

@@ -26,6 +26,15 @@ public enum Files {
         }
     }
 
+    /// Writes every byte at `offset`, leaving the file offset alone (a header filled in last).
+    public static func writeAll(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = try syscallBlocking("pwrite") { pwrite(fd.raw, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done)) }
+            done += n
+        }
+    }
+
     public static func size(_ fd: FileDescriptor) throws -> Int {
         var st = stat()
         _ = try syscallBlocking("fstat") { fstat(fd.raw, &st) }

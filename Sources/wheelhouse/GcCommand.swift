@@ -44,7 +44,10 @@ struct Gc: ParsableCommand {
         let verb = dryRun ? "would delete" : "deleted"
         for file in plan.files { Terminal.write("\(verb) \(file.key.filename) (\(file.size) bytes)\n") }
         for temp in plan.tempFiles { Terminal.write("\(verb) tmp/\(temp.name) (\(temp.size) bytes, left behind)\n") }
-        if !dryRun { collector.apply(plan) }
+        if !dryRun {
+            store.forgetRenderedBodies()  // they may list sizes and metadata of deleted files
+            collector.apply(plan)
+        }
         var summary = "\(dryRun ? "dry run: " : "")\(verb) \(plan.files.count) files and \(plan.tempFiles.count) temp files, "
             + "\(plan.freedBytes) bytes; cache \(plan.bytesBefore) -> \(plan.bytesAfter) bytes"
         if plan.pinnedKept > 0 { summary += "; \(plan.pinnedKept) pinned files kept" }
@@ -86,7 +89,10 @@ struct Purge: ParsableCommand {
                 Terminal.write("\(project): nothing stored\n")
                 continue
             }
-            if !dryRun { collector.purge(project, files: plan.files) }
+            if !dryRun {
+                store.forgetRenderedBodies()
+                collector.purge(project, files: plan.files)
+            }
             let bytes = plan.files.reduce(0) { $0 + $1.size }
             Terminal.write("\(project): \(dryRun ? "would delete" : "deleted") \(plan.hasPage ? "its page and " : "")\(plan.files.count) files (\(bytes) bytes)\n")
         }

@@ -22,9 +22,9 @@ import Upstream
     func bytes(_ body: RenderedPages.Body) -> [UInt8] {
         switch body {
         case .bytes(let b): return b
-        case .file(let fd, let length):
+        case .file(let fd, let offset, let length):
             var out = [UInt8](repeating: 0, count: length)
-            let n = out.withUnsafeMutableBytes { pread(fd.raw, $0.baseAddress, length, 0) }
+            let n = out.withUnsafeMutableBytes { pread(fd.raw, $0.baseAddress, length, off_t(offset)) }
             #expect(n == length)
             return out
         }
@@ -44,9 +44,9 @@ import Upstream
                     let job = PageRenderJob(key: key, page: Self.page, filesPrefix: "../../+f/", validUntil: nil, spillAbove: spillAbove,
                                             filesPerSlice: 1_000) {
                         let path = "/tmp/wheelhouse-render-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-                        let fd = try Files.createNew(path)
-                        Files.remove(path)
-                        return fd
+                        let draft = BodyDraft(temp: TempFile(fd: try Files.createNew(path), path: path), bodyOffset: 0)
+                        draft.unlink()
+                        return draft
                     }
                     let (made, steps) = try run(job)
                     #expect(steps == 6)

@@ -70,7 +70,7 @@ import Testing
         wrongMagic[0] = UInt8(ascii: "X")
         #expect(PageCodec.decode(wrongMagic) == nil)
         // A huge file count must not make the reader reserve memory for it.
-        var lying = Array(bytes.prefix(PageCodec.magic.count + 8))
+        var lying = Array(bytes.prefix(PageCodec.headSize))
         lying += [4, 0x64, 0x65, 0x6d, 0x6f, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]
         #expect(PageCodec.decode(lying) == nil)
     }
@@ -227,17 +227,22 @@ import Testing
         #expect(pages.totalBytes <= 10_000 && pages.count == 4)
     }
 
+    /// A rendering's body moved to an unlinked temp file (as PageCache does without `rendered/`).
+    static func unlinkedSpill(_ made: RenderedPages.Rendered) -> RenderedPages.Rendered? {
+        guard case .bytes(let body) = made.body else { return made }
+        let path = "/tmp/wheelhouse-spill-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard let fd = try? Files.createNew(path) else { return nil }
+        let draft = BodyDraft(temp: TempFile(fd: fd, path: path), bodyOffset: 0)
+        draft.unlink()
+        guard (try? draft.append(body)) != nil else { return nil }
+        return RenderedPages.Rendered(body: draft.body, etag: made.etag, validUntil: made.validUntil)
+    }
+
     @Test func pagesAskedForInTurnPastTheBudgetAreRenderedOnceEach() throws {
         // pip asking for 50 projects whose renderings together pass the budget: each is
         // rendered once (kept in a file), not again every time the byte budget cycles.
         var renders = 0
-        let pages = RenderedPages(budgetBytes: 1 << 20) { body in
-            let path = "/tmp/wheelhouse-spill-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            guard let fd = try? Files.createNew(path) else { return nil }
-            Files.remove(path)
-            try? body.withUnsafeBytes { try Files.writeAll(fd, $0) }
-            return fd
-        }
+        let pages = RenderedPages(budgetBytes: 1 << 20) { key, made in Self.unlinkedSpill(made) }
         for _ in 0..<3 {
             for n in 0..<50 {
                 let k = RenderedPages.Key(project: ProjectName("p\(n)")!, format: .json, alias: false, gzip: false)
@@ -252,13 +257,9 @@ import Testing
 
     @Test func aBodyTooBigForMemoryIsKeptInAFileAndRenderedOnce() throws {
         var spills = 0
-        let pages = RenderedPages(budgetBytes: 10_000, spilledLimit: 1) { body in
+        let pages = RenderedPages(budgetBytes: 10_000, spilledLimit: 1) { key, made in
             spills += 1
-            let path = "/tmp/wheelhouse-spill-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            guard let fd = try? Files.createNew(path) else { return nil }
-            Files.remove(path)
-            try? body.withUnsafeBytes { try Files.writeAll(fd, $0) }
-            return fd
+            return Self.unlinkedSpill(made)
         }
         var renders = 0
         let big = { () -> (body: [UInt8], validUntil: Double?) in
@@ -267,7 +268,7 @@ import Testing
         }
         let plain = RenderedPages.Key(project: key.project, format: .json, alias: false, gzip: false)
         let first = pages.rendered(plain, now: 0, render: big)
-        guard case .file(let fd, let length) = first.body else { Issue.record("not spilled"); return }
+        guard case .file(let fd, _, let length) = first.body else { Issue.record("not spilled"); return }
         let tail = try Files.read(fd, count: 10, at: 49_990)
         #expect(length == 50_000 && tail == Array(repeating: UInt8(ascii: "y"), count: 10))
         #expect(pages.rendered(plain, now: 1, render: big).etag == first.etag && renders == 1 && spills == 1)

@@ -1,0 +1,165 @@
+"""Rendered page bodies kept on disk (data/rendered/): after a clean restart a big page is
+sent from its stored body, without reading or rendering the page (/+status counts renders
+and bodies served from disk), byte for byte what was sent before; a body is never served
+for another state of the page (offline vs online, a file cached since, a crash)."""
+import gzip
+import json
+import urllib.parse
+
+from harness import FakeUpstream, http_get
+
+FILES = 3_000  # past PageRenderJob.slicedAbove: rendered a slice per loop iteration
+JSON = "application/vnd.pypi.simple.v1+json"
+HTML = "application/vnd.pypi.simple.v1+html"
+VARIANTS = [(JSON, "gzip"), (JSON, "identity"), (HTML, "gzip"), (HTML, "identity")]
+
+
+def status(wh):
+    code, _, body = http_get(f"{wh.url}/+status", timeout=30)
+    assert code == 200
+    return json.loads(body)["result"]["memory"]
+
+
+def get_page(wh, accept, encoding, project="synth-0", headers=None):
+    code, head, body = http_get(f"{wh.index_url}{project}/", {"Accept": accept, "Accept-Encoding": encoding, **(headers or {})},
+                                timeout=120)
+    return code, head, body
+
+
+def listed(body, encoding):
+    data = gzip.decompress(body) if encoding == "gzip" else body
+    return [f["filename"] for f in json.loads(data)["files"]]
+
+
+def start_upstream(tmp_path, files=FILES):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir(exist_ok=True)
+    (corpus / "index.json").write_text("{}")
+    return FakeUpstream(str(corpus), str(tmp_path / f"upstream-{files}.log"), "--synthetic", f"1x{files}")
+
+
+def test_after_a_clean_restart_big_pages_are_sent_from_their_stored_bodies(tmp_path, start_wheelhouse):
+    up = start_upstream(tmp_path)
+    data = str(tmp_path / "data")
+    try:
+        wh = start_wheelhouse(up.url, data)
+        before = {}
+        for accept, encoding in VARIANTS:
+            code, head, body = get_page(wh, accept, encoding)
+            assert code == 200
+            before[(accept, encoding)] = (head["ETag"], body)
+        assert status(wh)["rendered-bodies-written"] == len(VARIANTS)
+        wh.stop()
+
+        wh = start_wheelhouse(up.url, data)
+        for accept, encoding in VARIANTS:
+            code, head, body = get_page(wh, accept, encoding)
+            assert code == 200 and head["X-Cache"] == "HIT"
+            assert (head["ETag"], body) == before[(accept, encoding)], f"{accept} {encoding}: other bytes than before the restart"
+            # Conditional requests name the same body.
+            code, _, _ = get_page(wh, accept, encoding, headers={"If-None-Match": head["ETag"]})
+            assert code == 304
+        memory = status(wh)
+        assert memory["page-renders"] == 0, "nothing rendered after the restart"
+        assert memory["rendered-bodies-served"] == len(VARIANTS)
+        assert len(listed(before[(JSON, "gzip")][1], "gzip")) == FILES
+        assert up.counts().get("/simple/synth-0/") == 1, "served from disk, upstream not asked again"
+    finally:
+        up.stop()
+
+
+def test_a_body_is_never_served_for_another_state_of_the_page(tmp_path, start_wheelhouse):
+    up = start_upstream(tmp_path)
+    data = str(tmp_path / "data")
+    try:
+        wh = start_wheelhouse(up.url, data)
+        code, _, online = get_page(wh, JSON, "gzip")
+        assert code == 200 and len(listed(online, "gzip")) == FILES
+        wh.stop()
+
+        # Offline the page lists only cached files (none yet): the online body does not apply.
+        wh = start_wheelhouse(up.url, data, "--offline")
+        code, _, offline = get_page(wh, JSON, "gzip")
+        assert code == 200 and listed(offline, "gzip") == []
+        assert status(wh)["page-renders"] == 1
+        wh.stop()
+
+        # Online again: the online body applies; a file cached now changes what offline lists.
+        wh = start_wheelhouse(up.url, data)
+        code, _, again = get_page(wh, JSON, "gzip")
+        assert code == 200 and again == online and status(wh)["page-renders"] == 0
+        entry = json.loads(gzip.decompress(online))["files"][5]
+        code, _, _ = http_get(urllib.parse.urljoin(f"{wh.index_url}synth-0/", entry["url"]), timeout=60)
+        assert code == 200
+        wh.stop()
+
+        # The offline body stored before the file was cached is gone with that change.
+        wh = start_wheelhouse(up.url, data, "--offline")
+        code, _, offline = get_page(wh, JSON, "gzip")
+        assert code == 200 and listed(offline, "gzip") == [entry["filename"]]
+        assert status(wh)["page-renders"] == 1
+        wh.stop()
+
+        # (That small page stays in memory.) Online, the big body went with that change too:
+        # rendered again once, then kept across the next restart.
+        wh = start_wheelhouse(up.url, data)
+        code, _, body = get_page(wh, JSON, "gzip")
+        assert code == 200 and body == online and status(wh)["page-renders"] == 1
+        wh.stop()
+        wh = start_wheelhouse(up.url, data)
+        code, _, body = get_page(wh, JSON, "gzip")
+        assert code == 200 and body == online
+        memory = status(wh)
+        assert memory["page-renders"] == 0 and memory["rendered-bodies-served"] == 1
+    finally:
+        up.stop()
+
+
+def test_after_a_crash_or_a_changed_page_the_page_is_rendered_again(tmp_path, start_wheelhouse):
+    up = start_upstream(tmp_path)
+    data = str(tmp_path / "data")
+    try:
+        wh = start_wheelhouse(up.url, data)
+        code, _, first = get_page(wh, JSON, "identity")
+        assert code == 200
+        wh.kill9()
+
+        # After kill -9 no body is trusted (what changed since it was written is unknown).
+        wh = start_wheelhouse(up.url, data)
+        code, _, body = get_page(wh, JSON, "identity")
+        assert code == 200 and body == first
+        memory = status(wh)
+        assert memory["page-renders"] == 1 and memory["rendered-bodies-served"] == 0
+        wh.stop()
+    finally:
+        up.stop()
+
+    # Upstream's page changes (one file more); a page that must be asked again (TTL 0) is
+    # rendered from the new page, never sent from the body of the old one.
+    up = start_upstream(tmp_path, FILES + 1)
+    try:
+        wh = start_wheelhouse(up.url, data, "--index-ttl", "0")
+        code, _, body = get_page(wh, JSON, "identity")
+        assert code == 200 and len(listed(body, "identity")) == FILES + 1
+        assert status(wh)["rendered-bodies-served"] == 0
+    finally:
+        up.stop()
+
+
+def test_a_page_rendered_while_it_is_still_being_saved_is_kept_once_saved(tmp_path, start_wheelhouse):
+    # Over 10,000 files a fetched page is saved a slice per loop iteration; the first
+    # request's rendering is done before the save is, and waits for it to be kept.
+    up = start_upstream(tmp_path, 12_000)
+    data = str(tmp_path / "data")
+    try:
+        wh = start_wheelhouse(up.url, data)
+        code, _, first = get_page(wh, JSON, "gzip")
+        assert code == 200 and len(listed(first, "gzip")) == 12_000
+        wh.stop()
+        wh = start_wheelhouse(up.url, data)
+        code, _, body = get_page(wh, JSON, "gzip")
+        assert code == 200 and body == first
+        memory = status(wh)
+        assert memory["page-renders"] == 0 and memory["rendered-bodies-served"] == 1
+    finally:
+        up.stop()
