@@ -13,6 +13,8 @@ final class PageCache {
         let format: PageFormat
         let alias: Bool
         let gzip: Bool
+        /// Where file links point (`PageLinks`).
+        let linkBase: Int
     }
 
     let policy: PagePolicy
@@ -31,6 +33,7 @@ final class PageCache {
     private var fetches: [ProjectName: PageFetch] = [:]
     private var notFound: NegativeCache
     private let rendered: RenderedPages
+    private var links: PageLinks
     /// The shared bucket (`--s3-endpoint`): pages this node lacks are looked for there first.
     var shared: SharedTier?
     /// Big page variants being rendered a slice per loop iteration (one per variant).
@@ -53,6 +56,7 @@ final class PageCache {
         self.health = health
         self.metadata = metadata
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
+        links = PageLinks(relativeOnly: config.relativeLinks)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
         rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2) { [store, logger] body in
             do {
@@ -113,7 +117,8 @@ final class PageCache {
         guard let format = PageFormat.negotiate(accept: accept) else {
             return exchange.send(.error(406, "no acceptable page format (JSON and HTML are offered)"))
         }
-        let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
+        let linkBase = links.base(host: request.header("host"), forwardedProto: request.header("x-forwarded-proto"))
+        let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")), linkBase: linkBase)
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
         if shouldReadSharedPage(name) { return readSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) } }
@@ -279,7 +284,9 @@ final class PageCache {
     /// after all (removed behind our back).
     private func respond(_ name: ProjectName, _ variant: Variant, cache: CacheResult,
                          page source: (@escaping (ProjectPage?) -> Void) -> Void, then answer: @escaping (Response?) -> Void) {
-        let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
+        // Absolute links are the same from either path: one body for both.
+        let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.linkBase == 0 && variant.alias,
+                                    gzip: variant.gzip, linkBase: variant.linkBase)
         let now = clock.now
         if let kept = rendered.cached(key, now: now) { return answer(response(kept, name, variant, cache: cache)) }
         let reply = { [self] (made: RenderedPages.Rendered?) in
@@ -300,8 +307,7 @@ final class PageCache {
         let now = clock.now
         let name = key.project
         let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
-        // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-        let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
+        let prefix = links.prefix(variant.linkBase, alias: variant.alias)
         guard filtered.files.count > PageRenderJob.slicedAbove, !shuttingDown else {
             return reply(rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) })
         }
