@@ -11,8 +11,9 @@
 /// client spraying `Host` values cannot grow memory or push real clients' bodies out.
 struct PageLinks {
     static let maxHosts = 8
-    /// The absolute prefixes in use; `RenderedPages.Key.linkBase` i (from 1) is `bases[i - 1]`.
-    private(set) var bases: [String] = []
+    /// The hosts in use; `RenderedPages.Key.linkBase` i (from 1) is `hosts[i - 1]`.
+    private var hosts: [(name: String, https: Bool, prefix: String)] = []
+    var bases: [String] { hosts.map(\.prefix) }
     let relativeOnly: Bool
 
     init(relativeOnly: Bool) { self.relativeOnly = relativeOnly }
@@ -21,17 +22,19 @@ struct PageLinks {
     /// 1-based index of an absolute prefix.
     mutating func base(host: String?, forwardedProto: String?) -> Int {
         guard !relativeOnly, let host, PageLinks.isPlainHost(host) else { return 0 }
-        let scheme = forwardedProto?.lowercased() == "https" ? "https" : "http"
-        let prefix = "\(scheme)://\(host.lowercased())/root/pypi/\(Route.filesSegment)/"
-        if let i = bases.firstIndex(of: prefix) { return i + 1 }
-        guard bases.count < PageLinks.maxHosts else { return 0 }
-        bases.append(prefix)
-        return bases.count
+        let https = forwardedProto.map { $0.count == 5 && $0.lowercased() == "https" } ?? false
+        // Clients spell their host the same way every time: compare as sent first.
+        if let i = hosts.firstIndex(where: { $0.https == https && $0.name == host }) { return i + 1 }
+        let name = host.lowercased()
+        if let i = hosts.firstIndex(where: { $0.https == https && $0.name == name }) { return i + 1 }
+        guard hosts.count < PageLinks.maxHosts else { return 0 }
+        hosts.append((name, https, "\(https ? "https" : "http")://\(name)/root/pypi/\(Route.filesSegment)/"))
+        return hosts.count
     }
 
     /// What file links start with for a link base; relative ones depend on the page's path.
     func prefix(_ base: Int, alias: Bool) -> String {
-        if base > 0 { return bases[base - 1] }
+        if base > 0 { return hosts[base - 1].prefix }
         // /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/files/.
         return alias ? "../../root/pypi/\(Route.filesSegment)/" : "../../\(Route.filesSegment)/"
     }
