@@ -16,7 +16,7 @@ enum Gzip {
     /// Whether an Accept-Encoding header accepts gzip (q > 0, by name or `*`).
     static func accepted(by header: String?) -> Bool {
         guard let header else { return false }
-        let coding = WeightedList(header).items.first { ["gzip", "x-gzip", "*"].contains($0.value) }
+        let coding = WeightedList(header).items.first { $0.value == "gzip" || $0.value == "x-gzip" || $0.value == "*" }
         return (coding?.q ?? 0) > 0
     }
 }

@@ -16,6 +16,7 @@ extension PageCache {
               let tag = storedPageHead(key.project)?.contentTag else { return nil }
         let ignoringRanges = metadata.rangeSupport.hostsIgnoringRanges.sorted().joined(separator: ",")
         let state = "wheelhouse-rendered-body-1 version=\(PyPIProxy.version) build=\(build) format=\(key.format) alias=\(key.alias) gzip=\(key.gzip) "
+            + "links=\(links.prefix(key.linkBase, alias: key.alias)) "
             + "reachable=\(health.reachable) ranges-ignored=\(ignoringRanges) filter=\(filter) page=\(SHA256.hex(tag))"
         return SHA256.hex(Array(state.utf8))
     }
@@ -38,7 +39,7 @@ extension PageCache {
         let decision = policy.decide(.init(storedFetchedAt: head.fetchedAt, now: now, onlyIfCached: PyPIProxy.onlyIfCached(exchange.request),
                                            knownMissing: false, breakerOpen: health.breakerOpen))
         guard case .serveStored(let result) = decision else { return false }
-        let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
+        let key = renderedKey(name, variant)
         guard let kept = keptRendering(key, now: now) else { return false }
         exchange.send(response(kept, name, variant, cache: result))
         // Behind the response: the page's files become known (a file the body lists may be asked next).

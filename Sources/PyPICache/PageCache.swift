@@ -13,6 +13,8 @@ final class PageCache {
         let format: PageFormat
         let alias: Bool
         let gzip: Bool
+        /// Where file links point (`PageLinks`).
+        let linkBase: Int
     }
 
     let policy: PagePolicy
@@ -42,6 +44,7 @@ final class PageCache {
     var awaitingSave: [RenderedPages.Key: (draft: BodyDraft, made: RenderedPages.Rendered)] = [:]
     var keptBodiesWritten = 0
     var keptBodiesServed = 0
+    var links: PageLinks
     /// The shared bucket (`--s3-endpoint`): pages this node lacks are looked for there first.
     var shared: SharedTier?
     /// Big page variants being rendered a slice per loop iteration (one per variant).
@@ -64,12 +67,19 @@ final class PageCache {
         self.health = health
         self.metadata = metadata
         policy = PagePolicy(ttlSeconds: config.indexTTLSeconds, offline: config.offline)
+        links = PageLinks(relativeOnly: config.relativeLinks)
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
         rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2)
         bodies = (store as? CacheStore).flatMap { local in
             RenderedBodyFiles(dataDirectory: local.root, makeTemp: { try local.createTemp() }, logger: logger)
         }
         rendered.spill = { [unowned self] key, made in spill(key, made) }
+    }
+
+    /// Which rendered body answers a variant. Absolute links are the same from either path: one body for both.
+    func renderedKey(_ name: ProjectName, _ variant: Variant) -> RenderedPages.Key {
+        RenderedPages.Key(project: name, format: variant.format, alias: variant.linkBase == 0 && variant.alias,
+                          gzip: variant.gzip, linkBase: variant.linkBase)
     }
 
     /// Rendered bodies in memory (for /+status), and how many renders were made.
@@ -118,7 +128,8 @@ final class PageCache {
         guard let format = PageFormat.negotiate(accept: accept) else {
             return exchange.send(.error(406, "no acceptable page format (JSON and HTML are offered)"))
         }
-        let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")))
+        let linkBase = links.base(host: request.header("host"), forwardedProto: request.header("x-forwarded-proto"))
+        let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")), linkBase: linkBase)
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }
         if shouldReadSharedPage(name) { return readSharedPage(name) { [self] in serve(name, alias: alias, exchange: exchange) } }
@@ -283,7 +294,7 @@ final class PageCache {
     /// after all (removed behind our back).
     private func respond(_ name: ProjectName, _ variant: Variant, cache: CacheResult,
                          page source: (@escaping (ProjectPage?) -> Void) -> Void, then answer: @escaping (Response?) -> Void) {
-        let key = RenderedPages.Key(project: name, format: variant.format, alias: variant.alias, gzip: variant.gzip)
+        let key = renderedKey(name, variant)
         let now = clock.now
         if let kept = keptRendering(key, now: now) { return answer(response(kept, name, variant, cache: cache)) }
         let reply = { [self] (made: RenderedPages.Rendered?) in
@@ -304,8 +315,7 @@ final class PageCache {
         let now = clock.now
         let name = key.project
         let (filtered, changesAt) = config.releaseFilter.apply(asServed(page), as: name, now: now)
-        // Links are relative to the page: /root/pypi/+simple/<p>/ and /simple/<p>/ both reach /root/pypi/+f/.
-        let prefix = variant.alias ? "../../root/pypi/+f/" : "../../+f/"
+        let prefix = links.prefix(variant.linkBase, alias: variant.alias)
         guard filtered.files.count > PageRenderJob.slicedAbove, !shuttingDown else {
             return reply(rendered.rendered(key, now: now) { (PageRenderer.render(filtered, as: variant.format, filesPrefix: prefix), changesAt) })
         }

@@ -27,6 +27,9 @@ public struct ProxyConfig: Sendable {
     /// Memory for pages (`--memory-budget`): half for rendered bodies (`RenderedPages`), half for
     /// parsed pages (`CacheIndex`); pages beyond it are read from disk when asked for.
     public var memoryBudgetBytes = 16 << 20
+    /// `--relative-links`: pages link files relative to the page rather than absolutely on the
+    /// host the client asked (`PageLinks`), e.g. behind a proxy that serves wheelhouse under a path.
+    public var relativeLinks = false
     /// Where the server listens, as /+status reports it (devpi's `host`, `port`).
     public var listenHost = "0.0.0.0"
     public var listenPort = 3141

@@ -76,7 +76,9 @@ final class RenderedBodyFiles {
         case .html: "html"
         case .legacyHTML: "legacy"
         }
-        return "\(directory)/\(key.project.normalized).\(format)\(key.alias ? ".alias" : "")\(key.gzip ? ".gz" : "")"
+        // The link base is this server's index of a host (PageLinks); the stamp names the host itself.
+        let links = key.linkBase > 0 ? ".l\(key.linkBase)" : ""
+        return "\(directory)/\(key.project.normalized).\(format)\(key.alias ? ".alias" : "")\(links)\(key.gzip ? ".gz" : "")"
     }
 
     /// A new draft in `tmp/`, its header still to be written.
@@ -123,17 +125,14 @@ final class RenderedBodyFiles {
     /// Whether a body for `key` is on disk (as far as this server knows: it may still not apply).
     func mayHold(_ key: RenderedPages.Key) -> Bool { present.contains(path(key)) }
 
-    /// Deletes every variant of the project (its page or its cached files changed).
+    /// Deletes every variant of the project (its page or its cached files changed). `present`
+    /// holds every body in the directory (listed at start-up, kept since), and a normalized
+    /// name has no '.', so "<project>." names that project's bodies and no other's.
     func remove(_ project: ProjectName) {
-        for format in [PageFormat.json, .html, .legacyHTML] {
-            for alias in [false, true] {
-                for gzip in [false, true] {
-                    // Whether or not this server wrote it (another may share the directory).
-                    let path = path(RenderedPages.Key(project: project, format: format, alias: alias, gzip: gzip))
-                    Files.remove(path)
-                    present.remove(path)
-                }
-            }
+        let prefix = "\(directory)/\(project.normalized)."
+        for path in present where path.hasPrefix(prefix) {
+            Files.remove(path)
+            present.remove(path)
         }
     }
 

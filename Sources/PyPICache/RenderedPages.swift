@@ -25,6 +25,8 @@ final class RenderedPages {
         let format: PageFormat
         let alias: Bool
         let gzip: Bool
+        /// Which `PageLinks` base the file links use (0: relative to the page).
+        var linkBase = 0
     }
 
     enum Body {
@@ -121,8 +123,10 @@ final class RenderedPages {
         for format in [PageFormat.json, .html, .legacyHTML] {
             for alias in [false, true] {
                 for gzip in [false, true] {
-                    entries.remove(Key(project: project, format: format, alias: alias, gzip: gzip))
-                    spilled.remove(Key(project: project, format: format, alias: alias, gzip: gzip))
+                    for base in 0...PageLinks.maxHosts {
+                        entries.remove(Key(project: project, format: format, alias: alias, gzip: gzip, linkBase: base))
+                        spilled.remove(Key(project: project, format: format, alias: alias, gzip: gzip, linkBase: base))
+                    }
                 }
             }
         }

@@ -34,6 +34,9 @@ struct ServeOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: help("Never contact upstream: serve only what is cached, and list only cached files.", "offline"))
     var offline: Bool = env("offline", proxy.offline)
 
+    @Flag(inversion: .prefixedNo, help: help("Pages link files relative to the page (behind a proxy that serves wheelhouse under a path prefix), not absolutely on the host the client asked (faster for pip).", "relative-links"))
+    var relativeLinks: Bool = env("relative-links", proxy.relativeLinks)
+
     @Option(name: .customLong("connect-timeout"), help: help("Seconds to wait for an upstream connection.", "connect-timeout"))
     var connectTimeout: Double = env("connect-timeout", Double(proxy.connectTimeoutMS) / 1000)
 
@@ -161,6 +164,7 @@ struct ServeOptions: ParsableArguments {
             var config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
             config.indexTTLSeconds = indexTTL
             config.offline = offline
+            config.relativeLinks = relativeLinks
             config.connectTimeoutMS = Int(connectTimeout * 1000)
             config.pageTimeoutMS = Int(pageTimeout * 1000)
             config.stallTimeoutSeconds = stallTimeout

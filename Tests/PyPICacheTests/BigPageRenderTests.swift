@@ -144,7 +144,8 @@ final class BigIndex: HTTPResponder {
     func start(_ path: String, accept: String = "application/vnd.pypi.simple.v1+json", port: UInt16? = nil) -> Fetched {
         let fetched = Fetched()
         var options = Transfer.Options()
-        options.headers = ["Accept: \(accept)"]
+        // One host name for both servers (links are absolute on it): the same page either side of a restart.
+        options.headers = ["Accept: \(accept)", "Host: wheelhouse.test"]
         let transfer = Transfer(url: "http://127.0.0.1:\(port ?? proxyPort)\(path)", options: options)
         transfer.delegate = fetched
         clients.add(transfer)

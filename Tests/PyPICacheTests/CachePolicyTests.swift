@@ -12,6 +12,8 @@ final class FakeIndex: HTTPResponder {
     enum Mode { case normal, fail500, notFound }
     var mode = Mode.normal
     var hold = false
+    /// Whether the page gives the file's PEP 700 size (else wheelhouse fills it in once cached).
+    var listsSize = false
     var held: [Exchange] = []
     var pageRequests = 0, fileRequests = 0, revalidations = 0
     let fileBytes = (0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
@@ -47,7 +49,7 @@ final class FakeIndex: HTTPResponder {
         }
         let json = """
         {"meta":{"api-version":"1.0"},"name":"demo","files":[{"filename":"demo-1.0.tar.gz",\
-        "url":"http://127.0.0.1:\(port)/files/demo-1.0.tar.gz","hashes":{"sha256":"\(sha)"}}]}
+        "url":"http://127.0.0.1:\(port)/files/demo-1.0.tar.gz","hashes":{"sha256":"\(sha)"}\(listsSize ? ",\"size\":\(fileBytes.count)" : "")}]}
         """
         exchange.send(Response(status: 200, headers: [("Content-Type", "application/vnd.pypi.simple.v1+json"), ("ETag", etag)],
                                body: .bytes(Array(json.utf8))))
@@ -208,5 +210,23 @@ final class Fetched: TransferDelegate {
         let hit = try get(filePath)
         #expect(hit.cache == "HIT" && hit.body == upstream.fileBytes)
         #expect(upstream.fileRequests == 1)
+    }
+
+    /// Caching a file re-renders its project's page only when the page then says something
+    /// else of it (here: the size upstream left out); otherwise the rendered body stays.
+    @Test(arguments: [true, false])
+    func aCachedFileReRendersItsPageOnlyWhenThePageChanges(listsSize: Bool) throws {
+        upstream.listsSize = listsSize
+        let before = try get(page)
+        let renders = proxy.pages.renderCount
+        #expect(try get(filePath).status == 200)
+        let after = try get(page)
+        #expect(after.status == 200 && after.cache == "HIT")
+        if listsSize {
+            #expect(proxy.pages.renderCount == renders && after.body == before.body)
+        } else {
+            #expect(proxy.pages.renderCount == renders + 1)
+            #expect(String(decoding: after.body, as: UTF8.self).contains("\"size\":\(upstream.fileBytes.count)"))
+        }
     }
 }

@@ -23,3 +23,24 @@ import Testing
         #expect(!Gzip.accepted(by: nil))
     }
 }
+
+/// The byte-wise reading of weighted lists keeps the meaning of the String one it replaced.
+@Suite struct WeightedListEdgeTests {
+    @Test func casesSpacesTabsAndParameters() {
+        let list = WeightedList("\tTEXT/Html ;\tQ=0.25 ,application/VND.pypi.simple.v1+JSON;charset=utf-8 ;q=0.9,,;q=1, x;;q=0.5")
+        #expect(list.items.map(\.value) == ["text/html", "application/vnd.pypi.simple.v1+json", "x"])
+        #expect(list.items.map(\.q) == [0.25, 0.9, 0.5])
+        #expect(WeightedList("").items.isEmpty && WeightedList(",,,").items.isEmpty && WeightedList(" \t ").items.isEmpty)
+        #expect(WeightedList("gzip;q=").items.map(\.q) == [0], "an empty weight is unreadable")
+        #expect(WeightedList("Ä/B;q=1").items.map(\.value) == ["ä/b"])
+    }
+
+    @Test func pipsHeadersNegotiateAsBefore() {
+        let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+        #expect(PageFormat.negotiate(accept: pip) == .json)
+        #expect(PageFormat.negotiate(accept: "text/html; q=0.01, application/vnd.pypi.simple.v1+html; q=0.1") == .html)
+        #expect(PageFormat.negotiate(accept: "   ") == .legacyHTML)
+        #expect(PageFormat.negotiate(accept: "image/png") == nil)
+        #expect(PageFormat.negotiate(accept: "application/*") == .json)
+    }
+}

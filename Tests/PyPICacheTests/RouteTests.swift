@@ -24,6 +24,9 @@ import Testing
         #expect(route("/root/pypi/%2bf/abc/0123456789abc/a%2D1.0.tar.gz") == .file(key))
         let plus = FileKey(hashDirectory: "abc", hashSubdirectory: "0123456789abc", filename: "a-1.0+local.tar.gz")!
         #expect(route("/root/pypi/+f/abc/0123456789abc/a-1.0%2Blocal.tar.gz") == .file(plus))
+        // What pages link to: the same files under a path pip need not re-quote.
+        #expect(route("/root/pypi/files/abc/0123456789abc/a-1.0.tar.gz") == .file(key))
+        #expect(route("/root/pypi/files/../../etc/passwd") == .badRequest("path traversal is not allowed"))
     }
 
     @Test(arguments: [

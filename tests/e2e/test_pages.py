@@ -1,5 +1,7 @@
 """What clients see of project pages: negotiation, redirects, rewritten links."""
+import hashlib
 import json
+import re
 
 from harness import http_get
 
@@ -20,11 +22,11 @@ def test_json_for_pip_and_html_by_default(start_upstream, start_wheelhouse, corp
     sha = expected["gamma-1.1-py3-none-any.whl"]["sha256"]
     assert wheel["yanked"] == "broken release"
     assert wheel["hashes"] == {"sha256": sha}
-    assert wheel["url"] == f"../../+f/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl"
+    assert wheel["url"] == f"{wh.url}/root/pypi/files/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl"
 
     status, headers, body = http_get(f"{wh.url}/simple/gamma/")
     assert status == 200 and headers["Content-Type"].startswith("text/html") and headers["X-Cache"] == "HIT"
-    assert f'href="../../root/pypi/+f/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl#sha256={sha}"'.encode() in body
+    assert f'href="{wh.url}/root/pypi/files/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl#sha256={sha}"'.encode() in body
     assert b'data-yanked="broken release"' in body
 
 
@@ -86,3 +88,41 @@ def test_repeated_slashes_redirect_and_pip_installs(start_upstream, start_wheelh
     result = install("pip-latest", wh.index_url + "/", str(tmp_path / "t"), "gamma")
     assert result.returncode == 0, result.stderr
     assert "+simple//gamma/" in wh.read_log(), "pip did ask with the double slash"
+
+
+def test_links_are_absolute_on_the_clients_host_and_need_no_quoting(start_upstream, start_wheelhouse, corpus):
+    """pip runs urljoin on every link that is not an absolute http(s) URL, and re-quotes a
+    path with a `+` character by character: links are absolute, under /root/pypi/files/."""
+    wh = start_wheelhouse(start_upstream().url)
+    sha = next(f["sha256"] for f in corpus[1]["gamma"] if f["filename"] == "gamma-1.1-py3-none-any.whl")
+    tail = f"/root/pypi/files/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl"
+
+    def link(host=None, path="/root/pypi/+simple/gamma/", **headers):
+        if host is not None:
+            headers["Host"] = host
+        status, _, body = http_get(f"{wh.url}{path}", {"Accept": JSON, **headers})
+        assert status == 200
+        return next(f["url"] for f in json.loads(body)["files"] if f["filename"] == "gamma-1.1-py3-none-any.whl")
+
+    url = link()
+    assert url == f"{wh.url}{tail}" and re.fullmatch(r"[A-Za-z0-9_.~/:-]+", url)
+    status, _, body = http_get(url)
+    assert status == 200 and hashlib.sha256(body).hexdigest() == sha
+    # Each host gets its own links, whichever asked first; the alias path links the same place.
+    assert link("devpi:3141") == f"http://devpi:3141{tail}"
+    assert link("devpi:3141", path="/simple/gamma/") == f"http://devpi:3141{tail}"
+    assert link() == f"{wh.url}{tail}"
+    assert link("pypi.corp", **{"X-Forwarded-Proto": "https"}) == f"https://pypi.corp{tail}"
+    # A Host that is not plainly a host name never reaches a link.
+    assert link("evil.example/x?") == f"../..{tail.removeprefix('/root/pypi')}"
+    assert link("evil.example/x?", path="/simple/gamma/") == f"../..{tail}"
+
+
+def test_links_stay_relative_with_relative_links_option(start_upstream, start_wheelhouse, corpus):
+    wh = start_wheelhouse(start_upstream().url, None, "--relative-links")
+    status, _, body = http_get(f"{wh.url}/root/pypi/+simple/gamma/", {"Accept": JSON})
+    sha = next(f["sha256"] for f in corpus[1]["gamma"] if f["filename"] == "gamma-1.1-py3-none-any.whl")
+    urls = {f["filename"]: f["url"] for f in json.loads(body)["files"]}
+    assert urls["gamma-1.1-py3-none-any.whl"] == f"../../files/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl"
+    status, _, body = http_get(f"{wh.url}/root/pypi/files/{sha[:3]}/{sha[3:16]}/gamma-1.1-py3-none-any.whl")
+    assert status == 200 and hashlib.sha256(body).hexdigest() == sha

@@ -1,0 +1,48 @@
+import Testing
+@testable import PyPICache
+
+@Suite struct PageLinksTests {
+    @Test(arguments: ["devpi:3141", "localhost", "127.0.0.1:8080", "[::1]:3141", "[fe80::1]", "Files.Example.COM"])
+    func plainHostsGiveAbsoluteLinks(host: String) {
+        var links = PageLinks(relativeOnly: false)
+        let base = links.base(host: host, forwardedProto: nil)
+        #expect(base == 1)
+        #expect(links.prefix(base, alias: true) == "http://\(host.lowercased())/root/pypi/files/")
+    }
+
+    @Test(arguments: ["", "evil.com/x", "user@host", "host:", "host:123456", "host:80x", "a b", "\"q\"", "-x", ".x",
+                      "[::1", "[]:80", "[::1]x", "host\r\nX-Injected: 1", "h:1:2", String(repeating: "a", count: 256)])
+    func anythingElseGivesRelativeLinks(host: String) {
+        var links = PageLinks(relativeOnly: false)
+        let base = links.base(host: host, forwardedProto: nil)
+        #expect(base == 0)
+        #expect(links.prefix(base, alias: false) == "../../files/")
+        #expect(links.prefix(base, alias: true) == "../../root/pypi/files/")
+    }
+
+    @Test func missingHostOrRelativeLinksOptionGiveRelativeLinks() {
+        var links = PageLinks(relativeOnly: false)
+        #expect(links.base(host: nil, forwardedProto: nil) == 0)
+        var relative = PageLinks(relativeOnly: true)
+        #expect(relative.base(host: "devpi:3141", forwardedProto: nil) == 0)
+    }
+
+    @Test func forwardedProtoHTTPSOnlyChangesTheScheme() {
+        var links = PageLinks(relativeOnly: false)
+        let tls = links.base(host: "pypi.corp", forwardedProto: "HTTPS")
+        let plain = links.base(host: "pypi.corp", forwardedProto: "gopher")
+        #expect(links.prefix(tls, alias: false) == "https://pypi.corp/root/pypi/files/")
+        #expect(links.prefix(plain, alias: false) == "http://pypi.corp/root/pypi/files/")
+        #expect(tls != plain)
+    }
+
+    @Test func sameHostSameBaseAndAFewHostsAtMost() {
+        var links = PageLinks(relativeOnly: false)
+        #expect(links.base(host: "a", forwardedProto: nil) == links.base(host: "A", forwardedProto: nil))
+        for i in 0..<PageLinks.maxHosts * 4 { _ = links.base(host: "h\(i)", forwardedProto: nil) }
+        // Past the first few hosts, links are relative: bodies kept per host stay bounded.
+        #expect(links.bases.count == PageLinks.maxHosts)
+        #expect(links.base(host: "one-more", forwardedProto: nil) == 0)
+        #expect(links.base(host: "a", forwardedProto: nil) == 1)
+    }
+}
