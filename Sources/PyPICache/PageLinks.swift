@@ -56,7 +56,8 @@ struct PageLinks {
         if i == bytes.count { return true }
         guard bytes[i] == UInt8(ascii: ":") else { return false }
         let port = bytes[(i + 1)...]
-        return (1...5).contains(port.count) && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard (1...5).contains(port.count), port.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
+        return port.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } <= 65535
     }
 
     private static func isNameByte(_ b: UInt8) -> Bool {

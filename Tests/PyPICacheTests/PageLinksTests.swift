@@ -2,7 +2,7 @@ import Testing
 @testable import PyPICache
 
 @Suite struct PageLinksTests {
-    @Test(arguments: ["devpi:3141", "localhost", "127.0.0.1:8080", "[::1]:3141", "[fe80::1]", "Files.Example.COM"])
+    @Test(arguments: ["devpi:3141", "localhost", "h:65535", "127.0.0.1:8080", "[::1]:3141", "[fe80::1]", "Files.Example.COM"])
     func plainHostsGiveAbsoluteLinks(host: String) {
         var links = PageLinks(relativeOnly: false)
         let base = links.base(host: host, forwardedProto: nil)
@@ -10,7 +10,7 @@ import Testing
         #expect(links.prefix(base, alias: true) == "http://\(host.lowercased())/root/pypi/files/")
     }
 
-    @Test(arguments: ["", "evil.com/x", "user@host", "host:", "host:123456", "host:80x", "a b", "\"q\"", "-x", ".x",
+    @Test(arguments: ["", "evil.com/x", "user@host", "host:", "host:123456", "host:65536", "host:80x", "a b", "\"q\"", "-x", ".x",
                       "[::1", "[]:80", "[::1]x", "host\r\nX-Injected: 1", "h:1:2", String(repeating: "a", count: 256)])
     func anythingElseGivesRelativeLinks(host: String) {
         var links = PageLinks(relativeOnly: false)

@@ -48,7 +48,7 @@ def test_small_requests_are_answered_while_a_huge_page_is_read_and_rendered(tmp_
     data = str(tmp_path / "data")
     try:
         wh = start_wheelhouse(up.url, data)
-        # The Host the raw request below sends: pages link files absolutely on it.
+        # The host send_request names: links are absolute on it, the same after the restart.
         status, headers, first = http_get(f"{wh.url}/root/pypi/+simple/synth-0/", {"Accept": JSON, "Host": "t"}, timeout=300)
         assert status == 200 and len(json.loads(first)["files"]) == FILES
         wh.stop()
