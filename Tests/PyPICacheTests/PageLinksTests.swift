@@ -45,4 +45,29 @@ import Testing
         #expect(links.base(host: "one-more", forwardedProto: nil) == 0)
         #expect(links.base(host: "a", forwardedProto: nil) == 1)
     }
+
+    @Test func aFrontEndThatSaysWhereClientsAreIsBelieved() {
+        var links = PageLinks(relativeOnly: false)
+        // devpi's nginx configuration: X-Outside-URL, with or without a path prefix.
+        let devpi = links.base(host: "backend", forwardedProto: nil, outsideURL: "http://localhost:8080", proxied: true)
+        #expect(links.prefix(devpi, alias: false) == "http://localhost:8080/root/pypi/files/")
+        let prefixed = links.base(host: "backend", forwardedProto: nil, outsideURL: "HTTPS://Pypi.Corp/devpi/", proxied: true)
+        #expect(links.prefix(prefixed, alias: false) == "https://pypi.corp/devpi/root/pypi/files/")
+        // X-Forwarded-Host (its first value) with X-Forwarded-Proto.
+        let forwarded = links.base(host: "backend", forwardedProto: "https", forwardedHost: "pypi.corp:8443, inner", proxied: true)
+        #expect(links.prefix(forwarded, alias: false) == "https://pypi.corp:8443/root/pypi/files/")
+    }
+
+    @Test func aProxyThatSaysNothingGetsRelativeLinks() {
+        // nginx's default Host is its own upstream name, unreachable for clients.
+        var links = PageLinks(relativeOnly: false)
+        #expect(links.base(host: "backend", forwardedProto: nil, proxied: true) == 0)
+        #expect(links.base(host: "backend", forwardedProto: nil, proxied: false) == 1)
+    }
+
+    @Test(arguments: ["ftp://h", "http://", "http://a b", "http://h/../x", "http://h/a//b", "http://h/a?q", "http://u@h", "//h", "h"])
+    func oddOutsideURLsGiveRelativeLinks(url: String) {
+        var links = PageLinks(relativeOnly: false)
+        #expect(links.base(host: "devpi:3141", forwardedProto: nil, outsideURL: url) == 0)
+    }
 }

@@ -116,6 +116,12 @@ def test_links_are_absolute_on_the_clients_host_and_need_no_quoting(start_upstre
     # A Host that is not plainly a host name never reaches a link.
     assert link("evil.example/x?") == f"../..{tail.removeprefix('/root/pypi')}"
     assert link("evil.example/x?", path="/simple/gamma/") == f"../..{tail}"
+    # Front ends: devpi's X-Outside-URL (a path prefix too), X-Forwarded-Host; a proxy that
+    # names no outside host (nginx's default Host is its upstream's name) gets relative links.
+    assert link("backend", **{"X-Outside-URL": "http://localhost:8080", "X-Real-IP": "10.0.0.9"}) == f"http://localhost:8080{tail}"
+    assert link("backend", **{"X-Outside-URL": "https://pypi.corp/devpi/"}) == f"https://pypi.corp/devpi{tail}"
+    assert link("backend", **{"X-Forwarded-Host": "pypi.corp:8443", "X-Forwarded-Proto": "https"}) == f"https://pypi.corp:8443{tail}"
+    assert link("backend", **{"X-Forwarded-For": "10.0.0.9"}) == f"../..{tail.removeprefix('/root/pypi')}"
 
 
 def test_links_stay_relative_with_relative_links_option(start_upstream, start_wheelhouse, corpus):
