@@ -71,9 +71,11 @@ final class PageCache {
         notFound = NegativeCache(ttlSeconds: config.notFoundTTLSeconds)
         rendered = RenderedPages(budgetBytes: config.memoryBudgetBytes - config.memoryBudgetBytes / 2)
         bodies = (store as? CacheStore).flatMap { local in
-            RenderedBodyFiles(dataDirectory: local.root, makeTemp: { try local.createTemp() }, logger: logger)
+            config.keepRenderedBodies
+                ? RenderedBodyFiles(dataDirectory: local.root, makeTemp: { try local.createTemp() }, logger: logger) : nil
         }
         rendered.spill = { [unowned self] key, made in spill(key, made) }
+        bodies?.linkName = { [unowned self] base in String(SHA256.hex(Array(links.prefix(base, alias: false).utf8)).prefix(16)) }
     }
 
     /// Which rendered body answers a variant. Absolute links are the same from either path: one body for both.
@@ -128,7 +130,9 @@ final class PageCache {
         guard let format = PageFormat.negotiate(accept: accept) else {
             return exchange.send(.error(406, "no acceptable page format (JSON and HTML are offered)"))
         }
-        let linkBase = links.base(host: request.header("host"), forwardedProto: request.header("x-forwarded-proto"))
+        let linkBase = links.base(host: request.header("host"), forwardedProto: request.header("x-forwarded-proto"),
+                                  forwardedHost: request.header("x-forwarded-host"), outsideURL: request.header("x-outside-url"),
+                                  proxied: ["x-forwarded-for", "x-real-ip", "forwarded", "via"].contains { request.header($0) != nil })
         let variant = Variant(format: format, alias: alias, gzip: Gzip.accepted(by: request.header("accept-encoding")), linkBase: linkBase)
         // Denied (or not allowed) projects are refused before upstream is asked.
         if let reason = config.releaseFilter.projectRefusal(name) { return exchange.send(.error(404, reason)) }

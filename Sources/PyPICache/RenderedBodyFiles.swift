@@ -6,7 +6,7 @@ import Support
 /// request for a big page after a restart is an open, a 256-byte read and a sendfile, not a
 /// read of the stored page and a render (80-180 ms for 10,000 files).
 ///
-///     rendered/<project>.<json|html|legacy>[.alias][.gz]   one per variant asked for
+///     rendered/<project>.<json|html|legacy>[.alias][.h<host>][.gz]   one per variant asked for
 ///     rendered/.clean-stop                                 the last server stopped cleanly
 ///
 /// Each file is a 256-byte header, then the body exactly as sent. The header names the state
@@ -35,6 +35,9 @@ final class RenderedBodyFiles {
     /// Paths of the bodies on disk, so that a page with none (most: small ones stay in
     /// memory) costs no failed open when it is not in memory.
     private var present: Set<String> = []
+    /// A file-name-safe name for an absolute link base, the same for the same host in every
+    /// run (a base is only this server's index of a host, in the order hosts came).
+    var linkName: (Int) -> String = { String($0) }
 
     /// The directory ready for a server; nil when bodies cannot be kept (a read-only data
     /// directory, or old bodies that could not be deleted): then they stay in memory or
@@ -76,8 +79,7 @@ final class RenderedBodyFiles {
         case .html: "html"
         case .legacyHTML: "legacy"
         }
-        // The link base is this server's index of a host (PageLinks); the stamp names the host itself.
-        let links = key.linkBase > 0 ? ".l\(key.linkBase)" : ""
+        let links = key.linkBase > 0 ? ".h" + linkName(key.linkBase) : ""
         return "\(directory)/\(key.project.normalized).\(format)\(key.alias ? ".alias" : "")\(links)\(key.gzip ? ".gz" : "")"
     }
 
