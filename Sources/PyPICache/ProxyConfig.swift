@@ -30,6 +30,10 @@ public struct ProxyConfig: Sendable {
     /// `--relative-links`: pages link files relative to the page rather than absolutely on the
     /// host the client asked (`PageLinks`), e.g. behind a proxy that serves wheelhouse under a path.
     public var relativeLinks = false
+    /// Rendered page bodies kept in `DATA_DIR/rendered/` across restarts (`RenderedBodyFiles`).
+    /// Off for prefetch's in-process server: it may run beside a server on the same data
+    /// directory, whose bodies and clean-stop marker are that server's alone.
+    public var keepRenderedBodies = true
     /// Where the server listens, as /+status reports it (devpi's `host`, `port`).
     public var listenHost = "0.0.0.0"
     public var listenPort = 3141

@@ -145,6 +145,7 @@ struct PrefetchCommand: ParsableCommand {
             // data directory, and fetch through it: same atomic, verified writes.
             var config = ProxyConfig(dataDirectory: dataDir, upstream: upstream)
             config.releaseFilter = try policy.releaseFilter
+            config.keepRenderedBodies = false
             let proxy = try PyPIProxy(config: config, loop: loop, logger: Logger(level: .error, fd: 2))
             dataDirLock = try? DataDirLock.take(dataDir, .shared)
             let listener = try Socket.listen(host: "127.0.0.1", port: 0)

@@ -4,9 +4,12 @@ and bodies served from disk), byte for byte what was sent before; a body is neve
 for another state of the page (offline vs online, a file cached since, a crash)."""
 import gzip
 import json
+import os
+import subprocess
 import urllib.parse
 
 import corpus as corpus_module
+from conftest import BINARY
 from harness import FakeUpstream, http_get
 
 FILES = 3_000  # past PageRenderJob.slicedAbove: rendered a slice per loop iteration
@@ -170,5 +173,45 @@ def test_a_page_rendered_while_it_is_still_being_saved_is_kept_once_saved(tmp_pa
         assert code == 200 and body == first
         memory = status(wh)
         assert memory["page-renders"] == 0 and memory["rendered-bodies-served"] == 1
+    finally:
+        up.stop()
+
+
+def test_bodies_for_several_hosts_are_found_whatever_order_the_hosts_come_in(tmp_path, start_wheelhouse):
+    # A devstack sees `localhost:3141` and `edx.devstack.devpi:3141`; links are absolute on
+    # each, and each body is named by its host, not by the order hosts came after a start.
+    up = start_upstream(tmp_path)
+    data = str(tmp_path / "data")
+    hosts = ["localhost:3141", "edx.devstack.devpi:3141"]
+    try:
+        wh = start_wheelhouse(up.url, data)
+        before = {host: get_page(wh, JSON, "gzip", headers={"Host": host})[2] for host in hosts}
+        assert before[hosts[0]] != before[hosts[1]]
+        wh.stop()
+        wh = start_wheelhouse(up.url, data)
+        for host in reversed(hosts):
+            code, _, body = get_page(wh, JSON, "gzip", headers={"Host": host})
+            assert code == 200 and body == before[host]
+        memory = status(wh)
+        assert memory["page-renders"] == 0 and memory["rendered-bodies-served"] == 2, memory
+    finally:
+        up.stop()
+
+
+def test_prefetch_beside_a_running_server_leaves_its_kept_bodies_alone(tmp_path, start_wheelhouse):
+    # prefetch --data-dir runs its own server in-process over the same directory: it keeps
+    # no bodies (before, it deleted the running server's and marked a clean stop for it).
+    up = start_upstream(tmp_path)
+    data = str(tmp_path / "data")
+    try:
+        wh = start_wheelhouse(up.url, data)
+        assert get_page(wh, JSON, "gzip")[0] == 200
+        rendered = os.path.join(data, "rendered")
+        kept = sorted(os.listdir(rendered))
+        assert kept and ".clean-stop" not in kept
+        result = subprocess.run([BINARY, "prefetch", "--data-dir", data, "--upstream", up.url, "alpha"],
+                                capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert sorted(os.listdir(rendered)) == kept
     finally:
         up.stop()

@@ -5,14 +5,12 @@ prefetch process alone, not the server's page memory. Pages are read as they
 stream in and only the files resolution can choose are kept: holding each body
 whole (and every compatible file) took the big page's size and more."""
 import json
-import os
 import subprocess
 import threading
 import time
 
-import pytest
-
 import corpus as corpus_module
+from conftest import BINARY
 from harness import FakeUpstream, Wheelhouse, http_get
 
 PINS = 300
@@ -43,7 +41,7 @@ def test_prefetch_memory_with_real_size_pages(tmp_path):
     up = FakeUpstream(directory, str(tmp_path / "upstream.log"), "--pad-files", str(PAD_FILES), "--pad-table", str(table))
     # Generating the big listing takes the fake upstream seconds; once made it is kept.
     http_get(up.url + "synth000/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=120)
-    binary = os.environ["WHEELHOUSE_BIN"]
+    binary = BINARY
     # The server parses a 35 MB page meanwhile: give its page requests time on a busy machine.
     server = Wheelhouse(binary, str(tmp_path / "data"), up.url, str(tmp_path / "wheelhouse.log"), "--page-timeout", "300")
     try:
