@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -220,3 +221,27 @@ class Venv:
         out = subprocess.run([self.python, "-m", "pip", "list", "--format=json"], capture_output=True,
                              text=True, timeout=60, check=True).stdout
         return {re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(out)}
+
+
+def run_with_peak_rss(args, timeout=600):
+    """Runs a program to its end: (exit status, output, peak RSS in KiB). The peak is the
+    program's own VmHWM, sampled until it exits (getrusage of a child would count the
+    pytest process it was forked from, before exec)."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read(65536), b"")))
+    reader.start()
+    peak = 0
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                peak = max([peak] + [int(line.split()[1]) for line in f if line.startswith("VmHWM:")])
+        except (OSError, ValueError, IndexError):
+            pass
+        time.sleep(0.01)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=60)
+    reader.join(timeout=60)
+    return proc.returncode, b"".join(chunks).decode(), peak

@@ -5,32 +5,15 @@ prefetch process alone, not the server's page memory. Pages are read as they
 stream in and only the files resolution can choose are kept: holding each body
 whole (and every compatible file) took the big page's size and more."""
 import json
-import subprocess
-import threading
-import time
 
 import corpus as corpus_module
 from conftest import BINARY
-from harness import FakeUpstream, Wheelhouse, http_get
+from harness import FakeUpstream, Wheelhouse, http_get, run_with_peak_rss
 
 PINS = 300
 PAD_FILES = 300
 BIG_PAGE_FILES = 60_000  # ~35 MB of JSON
 PEAK_BOUND_MB = 48
-
-
-def peak_rss_kib(proc, timeout):
-    """VmHWM of the process's own address space, sampled until it exits."""
-    peak = 0
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                peak = max([peak] + [int(line.split()[1]) for line in f if line.startswith("VmHWM:")])
-        except (OSError, ValueError, IndexError):
-            pass
-        time.sleep(0.01)
-    return peak
 
 
 def test_prefetch_memory_with_real_size_pages(tmp_path):
@@ -47,17 +30,9 @@ def test_prefetch_memory_with_real_size_pages(tmp_path):
     try:
         reqs = tmp_path / "pins.txt"
         reqs.write_text("".join(f"synth{i:03d}==1.2\n" for i in range(PINS)))
-        proc = subprocess.Popen([binary, "prefetch", "--server", server.url, "-r", str(reqs), "--parallel", "8"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        chunks = []
-        reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read(65536), b"")))
-        reader.start()
-        peak_kib = peak_rss_kib(proc, timeout=600)
-        proc.wait(timeout=60)
-        reader.join(timeout=60)
-        out = b"".join(chunks).decode()
+        returncode, out, peak_kib = run_with_peak_rss([binary, "prefetch", "--server", server.url, "-r", str(reqs), "--parallel", "8"])
         problems = "\n".join(line for line in out.splitlines() if line.startswith(("failed:", "error:")))
-        assert proc.returncode == 0 and f"resolved {PINS}" in out and "failed 0" in out, problems[:3000] + out[-300:]
+        assert returncode == 0 and f"resolved {PINS}" in out and "failed 0" in out, problems[:3000] + out[-300:]
         assert peak_kib < PEAK_BOUND_MB * 1024, f"prefetch peaked at {peak_kib / 1024:.1f} MB (bound {PEAK_BOUND_MB} MB)"
     finally:
         server.stop()
